@@ -1,0 +1,17 @@
+"""`rnnbench report` (issue 4: placeholder until the report module lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.errors import BenchError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("report", help="render the HTML report (not yet built)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    raise BenchError("rnnbench report is not built yet")

@@ -1,0 +1,176 @@
+"""`rnnbench run SUITE`: expand a suite, train and time every trial, write results."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+
+DEFAULT_RESULTS = "results"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "run",
+        help="run a suite",
+        description="Train and time every trial of a suite; results go to results/<suite>/<run-id>/ "
+        "(or --out DIR). Running again into the same --out resumes: complete trials are not re-run.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("suite", help="suite file (TOML), e.g. suites/seed.toml")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="run folder to write (or resume); default: results/<suite>/<UTC date-time>")
+    p.add_argument("--device", choices=("cpu", "cuda", "mps"), default=None,
+                   help="run every trial on this device, overriding the suite")
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help="comma-separated seeds (e.g. 0,1,2) overriding the suite's seeds")
+    p.add_argument("--verbose", action="store_true", help="print the tutorial's per-epoch line for each trial")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the trials and a rough time estimate, run nothing, write nothing")
+    p.add_argument("--time-budget", type=float, default=0.1, metavar="S",
+                   help="seconds of timed rounds per trial (after warm-up; at least 15 rounds)")
+    p.add_argument("--warmup-rounds", type=int, default=5, metavar="N", help="untimed warm-up steps per trial")
+    p.add_argument("--inject-slowdown", default=None, metavar="[CELL:]FRACTION",
+                   help="make every timed step FRACTION slower (busy wait), or only CELL's; to test a gate")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local: one trial after another in this process; dask: on a Dask cluster")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --executor dask: an existing scheduler (tcp://host:8786); default: a LocalCluster")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="with --executor dask and no --scheduler: LocalCluster worker processes (default 1)")
+    p.add_argument("--allow-shared-host", action="store_true",
+                   help="allow more timed workers on one host than it has devices (marks the rows)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise BenchError(f"--seeds: {text!r} is not a comma-separated list of integers, e.g. 0,1,2") from None
+    if not seeds or min(seeds) < 0:
+        raise BenchError(f"--seeds: {text!r} must list at least one seed, each >= 0")
+    return seeds
+
+
+def parse_slowdown(text: str | None, cells: list[str]) -> dict[str, float]:
+    """'0.25' -> every cell; 'lstm:0.25' -> that cell only."""
+    if text is None:
+        return {}
+    cell, _, value = text.rpartition(":")
+    if cell and cell not in cells:
+        raise BenchError(f"--inject-slowdown: unknown cell {cell!r}; choose one of: {', '.join(cells)}")
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = -1.0
+    if not 0 <= fraction <= 100:
+        raise BenchError(f"--inject-slowdown: {value!r} is not a fraction >= 0 (0.25 = 25% slower)")
+    return {c: fraction for c in ([cell] if cell else cells)}
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.time_budget <= 0:
+        raise BenchError(f"--time-budget: {args.time_budget} must be > 0 seconds")
+    if args.warmup_rounds < 0:
+        raise BenchError(f"--warmup-rounds: {args.warmup_rounds} must be >= 0")
+    if args.workers is not None and args.workers < 1:
+        raise BenchError(f"--workers: {args.workers} must be >= 1")
+    if args.executor == "local" and (args.scheduler or args.workers):
+        raise BenchError("--scheduler and --workers need --executor dask")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise BenchError(f"--out: {args.out!r} exists and is not a folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.models import CELLS
+    from bench.suite import parse_suite
+
+    _check_args(args)
+    suite = parse_suite(args.suite, parse_seeds(args.seeds))
+    if args.device:
+        trials = tuple(_dedupe(t.replace(device=args.device) for t in suite.trials))
+        suite = dataclasses.replace(suite, trials=trials)
+    slowdown = parse_slowdown(args.inject_slowdown, CELLS.names())
+    if args.dry_run:
+        from bench.cli.show import print_dry_run
+
+        print_dry_run(suite, args.time_budget)
+        return 0
+    return _sweep(args, suite, slowdown)
+
+
+def _dedupe(trials):
+    seen = {}
+    for t in trials:
+        seen.setdefault(t.trial_id, t)
+    return list(seen.values())
+
+
+def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
+    from bench.environment import benchmark_meta, env_info
+    from bench.runner import local_executor, run_sweep
+    from bench.timing import TimingPlan
+    from bench.train import TrialOptions
+
+    out = Path(args.out) if args.out else _default_out(suite.name)
+    executor = local_executor
+    extra = {"inject_slowdown": slowdown, "executor": args.executor, "suite_path": suite.path}
+    if args.executor == "dask":
+        from bench.distributed import dask_executor
+
+        executor, dask_info = dask_executor(args, out)
+        extra.update(dask_info)
+    options = TrialOptions(
+        plan=TimingPlan(target_s=args.time_budget, warmup_rounds=args.warmup_rounds),
+        slowdown=slowdown,
+        verbose=args.verbose,
+        suite=suite.name,
+    )
+    print(f"rnnbench: {len(suite.trials)} trials of suite {suite.name!r} -> {out}", file=sys.stderr)
+    summary = run_sweep(suite, out, env_info(suite.name, extra), benchmark_meta(), options, executor,
+                        progress=not args.no_progress)  # fmt: skip
+    _link_latest(out)
+    _print_summary(summary, args)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failed else 0
+
+
+def _default_out(suite_name: str) -> Path:
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path(DEFAULT_RESULTS) / suite_name / stamp
+
+
+def _link_latest(out: Path) -> None:
+    """results/<suite>/latest -> the newest run, for `make report` and `rnnbench show`."""
+    link = out.parent / "latest"
+    try:
+        if link.is_symlink() or not link.exists():
+            tmp = out.parent / ".latest.tmp"
+            if tmp.is_symlink():
+                tmp.unlink()
+            tmp.symlink_to(out.name)
+            os.replace(tmp, link)
+    except OSError:
+        pass
+
+
+def _print_summary(summary, args: argparse.Namespace) -> None:
+    ran = sum(summary.counts.values())
+    print(f"\n{ran} trials run, {summary.already_done} already complete, in {summary.wall_s:.1f} s "
+          f"-> {summary.out_dir}", file=sys.stderr)  # fmt: skip
+    for status in ("ok", "not_converged", "diverged", "failed", "skipped"):
+        if summary.counts[status]:
+            print(f"  {status:14s} {summary.counts[status]}", file=sys.stderr)
+    if summary.interrupted:
+        print(f"interrupted: complete trials are saved; resume with: rnnbench run {args.suite} "
+              f"--out {summary.out_dir}", file=sys.stderr)  # fmt: skip

@@ -1,0 +1,91 @@
+"""`rnnbench show RUN`: a terminal summary of a run folder; also the `run --dry-run` listing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from bench.results import load_run
+
+SHOW_COLUMNS = [
+    "task", "cell", "impl", "hidden", "layers", "seq_len", "batch", "device", "dtype", "seed", "status",
+    "convergence_epoch", "final_loss", "time_per_step_median_s", "time_ratio_vs_rnn",
+]  # fmt: skip
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "show",
+        help="summarise a run in the terminal",
+        description="Print a run's environment, status counts, median LSTM/GRU cost ratios vs RNN, "
+        "and its trials. RUN is a run folder or a suite's results folder (its 'latest' run is used).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dir", metavar="RUN", help="run folder, e.g. results/seed/latest")
+    p.add_argument("--all", action="store_true", help="list every trial, not just the first 40")
+    return p
+
+
+def resolve(run_dir: str) -> Path:
+    path = Path(run_dir)
+    if (path / "latest").is_dir() and not (path / "trials.csv").exists():
+        return path / "latest"
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    result = load_run(resolve(args.run_dir))
+    t = result.trials
+    env = result.env
+    print(f"run {result.dir}  suite {env.get('suite', '?')}  started {env.get('started_at', '?')}")
+    print(f"torch {env.get('torch_version', '?')}  threads {env.get('torch_threads', '?')}  "
+          f"devices {env.get('devices', {})}  commit {str(env.get('git_commit', '?'))[:12]}")  # fmt: skip
+    print("status: " + ", ".join(f"{k} {v}" for k, v in t["status"].value_counts().items()))
+    ratios = t[t["cell"] != "rnn"].groupby(["device", "cell"])["time_ratio_vs_rnn"].median().dropna()
+    if not ratios.empty:
+        print("median time per step vs RNN: " + ", ".join(f"{c}/{d} {v:.2f}x" for (d, c), v in ratios.items()))
+    shown = t[[c for c in SHOW_COLUMNS if c in t.columns]].copy()
+    shown["time_per_step_median_s"] = shown["time_per_step_median_s"].map(_fmt_time)
+    rows = shown if args.all else shown.head(40)
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
+        print(rows.to_string(index=False))
+    if len(shown) > len(rows):
+        print(f"... {len(shown) - len(rows)} more (--all lists them)")
+    failed = t[t["status"].isin(["failed", "skipped"])]
+    for _, row in failed.iterrows():
+        print(f"{row['status']}: {row['trial_id']} {row['cell']} {row['task']}: {row['error']}")
+    return 0
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds != seconds:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def estimate_seconds(trial, time_budget: float) -> float:
+    """A rough a-priori estimate of one trial's wall time on a small CPU (not a measurement)."""
+    from bench.tasks import TASKS
+    from bench.train import trial_flops
+
+    task = TASKS.get(trial.task)()
+    per_call = 4e-5 if trial.impl == "fused" else 1.2e-4 * trial.layers
+    step = 4e-4 + per_call * task.length(trial) + trial_flops(trial, task) / 4e9
+    steps = trial.max_epochs * trial.steps_per_epoch if task.learns else 0
+    return steps * step + max(time_budget, 20 * step) + 0.05 + (30.0 if trial.mode == "compile" else 0.0)
+
+
+def print_dry_run(suite, time_budget: float) -> None:
+    rows = [{"trial_id": t.trial_id, **{k: getattr(t, k) for k in SHOW_COLUMNS[:10]},
+             "est_s": estimate_seconds(t, time_budget)} for t in suite.trials]  # fmt: skip
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 200, "display.max_rows", 10_000, "display.float_format", "{:.2f}".format):
+        print(table.to_string(index=False))
+    total = table["est_s"].sum()
+    print(f"\n{len(table)} trials of suite {suite.name!r}; rough estimate {total:.0f} s ({total / 60:.1f} min). "
+          "Nothing was run or written.")  # fmt: skip

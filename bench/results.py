@@ -1,0 +1,268 @@
+"""The storage boundary: `TrialResult` records -> crash-safe CSV/JSON files, and back as tables.
+
+Per run folder: trials.csv (one row per trial), curves.csv (per trial and epoch),
+samples.jsonl (pytest-benchmark records, one line per timed trial), benchmark.json
+(pytest-benchmark's format, rebuilt atomically after each trial), env.json, suite.toml.
+Rows are appended whole with a single write and fsync, curves and samples before the trial
+row, so a trial counts as complete exactly when its trials.csv row exists. This module and
+`bench.analysis` never import torch: the report and the gate read runs through them.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench import SCHEMA_VERSION
+from bench.convergence import convergence_epoch, first_hit_epoch, stuck_at_baseline
+from bench.errors import BenchError
+from bench.trial import AXES, TrialResult
+
+TRIALS = "trials.csv"
+CURVES = "curves.csv"
+SAMPLES = "samples.jsonl"
+BENCHMARK = "benchmark.json"
+ENV = "env.json"
+SUITE = "suite.toml"
+
+OUTCOME_COLUMNS = (
+    "trial_id", "status", "error", "params", "baseline_loss", "stuck_at_baseline",
+    "convergence_epoch", "first_hit_epoch", "epochs_run", "final_loss", "final_metric",
+    "time_per_step_median_s", "time_per_step_iqr_s", "time_per_step_min_s", "time_per_step_mean_s",
+    "rounds", "warmup_rounds", "train_time_s", "time_to_converge_s", "steps_per_s", "samples_per_s",
+    "tokens_per_s", "peak_mem_bytes", "flops_per_step", "gflops", "torch_threads", "compile_time_s",
+)  # fmt: skip
+RATIO_COLUMNS = ("time_ratio_vs_rnn", "params_ratio_vs_rnn", "convergence_ratio_vs_rnn")
+TRIAL_COLUMNS = ("schema_version",) + AXES + OUTCOME_COLUMNS + RATIO_COLUMNS
+CURVE_COLUMNS = ("schema_version", "trial_id", "epoch", "loss", "metric", "predicted", "solved", "train_time_s")
+
+
+def trial_row(result: TrialResult) -> dict:
+    """Flatten one result into its trials.csv row (ratio columns are filled by `finalize`)."""
+    t = result.trial
+    solved = [r.solved for r in result.curve]
+    conv = convergence_epoch(solved)
+    final_loss = result.curve[-1].loss if result.curve else float("nan")
+    stats = result.timing_json.get("stats", {})
+    median = stats.get("median", float("nan"))
+    tokens = t.batch * (result.length or t.seq_len)
+    row = {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(t)}
+    row.update(
+        trial_id=t.trial_id,
+        status=result.status,
+        error=result.error,
+        params=result.params,
+        baseline_loss=result.baseline_loss,
+        stuck_at_baseline=stuck_at_baseline(final_loss, result.baseline_loss),
+        convergence_epoch=conv,
+        first_hit_epoch=first_hit_epoch(solved),
+        epochs_run=len(result.curve),
+        final_loss=final_loss,
+        final_metric=result.curve[-1].metric if result.curve else float("nan"),
+        time_per_step_median_s=median,
+        time_per_step_iqr_s=stats.get("iqr", float("nan")),
+        time_per_step_min_s=stats.get("min", float("nan")),
+        time_per_step_mean_s=stats.get("mean", float("nan")),
+        rounds=stats.get("rounds", 0),
+        warmup_rounds=result.warmup_rounds,
+        train_time_s=sum(r.train_time_s for r in result.curve),
+        time_to_converge_s=sum(r.train_time_s for r in result.curve[:conv]) if conv else None,
+        steps_per_s=1.0 / median if median == median and median > 0 else None,
+        samples_per_s=t.batch / median if median == median and median > 0 else None,
+        tokens_per_s=tokens / median if median == median and median > 0 else None,
+        peak_mem_bytes=result.peak_mem_bytes,
+        flops_per_step=result.flops_per_step,
+        gflops=result.flops_per_step / median / 1e9 if median == median and median > 0 else None,
+        torch_threads=result.torch_threads,
+        compile_time_s=result.compile_time_s,
+    )
+    return row
+
+
+def curve_rows(result: TrialResult) -> list[dict]:
+    return [
+        {"schema_version": SCHEMA_VERSION, "trial_id": result.trial.trial_id, **dataclasses.asdict(r)}
+        for r in result.curve
+    ]
+
+
+def _csv_text(columns: tuple[str, ...], rows: list[dict], header: bool) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _append(path: Path, text: str) -> None:
+    """Append `text` with one write and fsync: a kill leaves whole rows or, at worst, one torn tail."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    with open(tmp) as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Remove a last line without its newline (a write cut by a crash)."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+class RunWriter:
+    """Appends results to a run folder; reopening a folder resumes it."""
+
+    def __init__(self, out_dir: Path, env: dict, suite_text: str, benchmark_meta: dict) -> None:
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.env = env
+        self.benchmark_meta = benchmark_meta
+        self._repair()
+        self.done = self._completed()
+        write_atomic(self.dir / ENV, json.dumps(env, indent=2, default=str) + "\n")
+        write_atomic(self.dir / SUITE, suite_text)
+        self._benchmarks = [json.loads(line) for line in self._lines(SAMPLES)]
+
+    def _lines(self, name: str) -> list[str]:
+        path = self.dir / name
+        return path.read_text().splitlines() if path.exists() else []
+
+    def _repair(self) -> None:
+        """Drop torn tails, then rows of a trial that was in flight (no trials.csv row)."""
+        for name in (TRIALS, CURVES, SAMPLES):
+            _drop_torn_tail(self.dir / name)
+        existing = self.dir / TRIALS
+        if existing.exists():
+            check_schema(existing, pd.read_csv(existing, usecols=["schema_version"]))
+        done = self._completed()
+        curves = self.dir / CURVES
+        if curves.exists():
+            lines = curves.read_text().splitlines(keepends=True)
+            keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",")[1] in done]
+            if len(keep) != len(lines):
+                write_atomic(curves, "".join(keep))
+        samples = self._lines(SAMPLES)
+        keep_s = [ln for ln in samples if json.loads(ln)["extra_info"]["trial_id"] in done]
+        if len(keep_s) != len(samples):
+            write_atomic(self.dir / SAMPLES, "".join(ln + "\n" for ln in keep_s))
+
+    def _completed(self) -> set[str]:
+        path = self.dir / TRIALS
+        if not path.exists():
+            return set()
+        return set(pd.read_csv(path, usecols=["trial_id"], dtype=str)["trial_id"])
+
+    def append(self, result: TrialResult) -> None:
+        trial_id = result.trial.trial_id
+        if trial_id in self.done:
+            return
+        curves = self.dir / CURVES
+        if result.curve:
+            _append(curves, _csv_text(CURVE_COLUMNS, curve_rows(result), header=not curves.exists()))
+        if result.timing_json:
+            record = {**result.timing_json, "extra_info": {"trial_id": trial_id, "status": result.status}}
+            record["params"] = dataclasses.asdict(result.trial)
+            record["param"] = trial_id
+            record["group"] = result.trial.task
+            _append(self.dir / SAMPLES, json.dumps(record) + "\n")
+            self._benchmarks.append(record)
+            self._write_benchmark()
+        trials = self.dir / TRIALS
+        _append(trials, _csv_text(TRIAL_COLUMNS, [trial_row(result)], header=not trials.exists()))
+        self.done.add(trial_id)
+
+    def _write_benchmark(self) -> None:
+        doc = {**self.benchmark_meta, "benchmarks": self._benchmarks, "rnnbench_schema_version": SCHEMA_VERSION}
+        write_atomic(self.dir / BENCHMARK, json.dumps(doc) + "\n")
+
+    def finalize(self) -> pd.DataFrame:
+        """Rewrite trials.csv atomically with the sibling-ratio columns filled in."""
+        from bench.analysis import with_sibling_ratios
+
+        path = self.dir / TRIALS
+        if not path.exists():
+            return pd.DataFrame(columns=TRIAL_COLUMNS)
+        table = with_sibling_ratios(pd.read_csv(path))
+        write_atomic(path, table.to_csv(index=False, columns=list(TRIAL_COLUMNS), lineterminator="\n"))
+        if not (self.dir / BENCHMARK).exists():
+            self._write_benchmark()
+        return table
+
+
+def check_schema(path: Path, table: pd.DataFrame) -> None:
+    versions = set(table["schema_version"].dropna().astype(int)) if "schema_version" in table else {None}
+    if versions - {SCHEMA_VERSION}:
+        raise BenchError(
+            f"{path}: schema_version {sorted(versions, key=str)} is not {SCHEMA_VERSION}, the version this "
+            f"rnnbench reads; re-run the suite with this version or use the rnnbench that wrote it"
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    dir: Path
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    env: dict
+    benchmarks: list[dict]
+
+    def samples(self) -> dict[str, list[float]]:
+        """Raw per-round step times (s) by trial_id, as pytest-benchmark recorded them."""
+        return {b["extra_info"]["trial_id"]: b["stats"]["data"] for b in self.benchmarks}
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run folder; BenchError when it is missing, empty, unreadable or of another schema."""
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise BenchError(f"results folder {str(d)!r} not found")
+    path = d / TRIALS
+    if not path.exists():
+        raise BenchError(f"{d}: no {TRIALS}; is this a run folder (results/<suite>/<run-id>)?")
+    try:
+        trials = pd.read_csv(path, on_bad_lines="skip")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise BenchError(f"{path}: unreadable: {e}") from None
+    missing = [c for c in ("schema_version", "trial_id", "status") if c not in trials.columns]
+    if missing:
+        raise BenchError(f"{path}: missing columns {missing}; not an rnnbench trials file")
+    check_schema(path, trials)
+    if trials.empty:
+        raise BenchError(f"{path}: no trials recorded yet")
+    from bench.analysis import with_sibling_ratios
+
+    trials = with_sibling_ratios(trials)
+    curves_path = d / CURVES
+    curves = pd.read_csv(curves_path, on_bad_lines="skip") if curves_path.exists() else pd.DataFrame(
+        columns=CURVE_COLUMNS
+    )
+    env = json.loads((d / ENV).read_text()) if (d / ENV).exists() else {}
+    samples = d / SAMPLES
+    benchmarks = []
+    if samples.exists():
+        for line in samples.read_text().splitlines():
+            try:
+                benchmarks.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line
+    return Run(d, trials, curves, env, benchmarks)

@@ -1,0 +1,95 @@
+"""`Trial` (what to run: frozen, hashable, the key) and `TrialResult` (what happened)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+STATUSES = ("ok", "not_converged", "diverged", "failed", "skipped")
+
+
+def _axis(default, help: str, choices: tuple = (), minimum: float | None = None, registry: str = ""):
+    meta = {"help": help, "choices": choices, "min": minimum, "registry": registry}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration to train and time. Every field is a suite axis."""
+
+    task: str = _axis("hello", "learning task", registry="task")
+    cell: str = _axis("rnn", "recurrent cell", registry="cell")
+    impl: str = _axis("fused", "fused torch.nn.RNN/LSTM/GRU, or a Python loop over the *Cell", ("fused", "cell"))
+    encoding: str = _axis(
+        "onehot", "token input encoding (feature tasks always use dense)", ("onehot", "embedding", "dense")
+    )
+    head: str = _axis("linear", "output head; none = hidden state is the logits", ("linear", "none"))
+    hidden: int = _axis(8, "hidden size", minimum=1)
+    layers: int = _axis(1, "stacked recurrent layers", minimum=1)
+    embed: int = _axis(10, "embedding size (encoding = embedding)", minimum=1)
+    input_size: int = _axis(0, "input features of the synthetic task; 0 = hidden", minimum=0)
+    seq_len: int = _axis(5, "sequence length T (hello is fixed at 5)", minimum=1)
+    batch: int = _axis(1, "batch size B (hello is fixed at 1)", minimum=1)
+    device: str = _axis("cpu", "device", ("cpu", "cuda", "mps"))
+    dtype: str = _axis("float32", "compute dtype (reduced ones via autocast)", ("float32", "bfloat16", "float16"))
+    mode: str = _axis("eager", "execution mode of the training step", ("eager", "graph", "compile"))
+    optimizer: str = _axis("adam", "optimizer", ("adam", "sgd", "rmsprop"))
+    lr: float = _axis(0.05, "learning rate", minimum=0.0)
+    loss: str = _axis("mean", "reduction of the loss over time steps", ("mean", "sum"))
+    clip: float = _axis(0.0, "gradient-norm clipping after backward(); 0 = off", minimum=0.0)
+    max_epochs: int = _axis(15, "training epochs", minimum=1)
+    steps_per_epoch: int = _axis(1, "training steps per epoch (each epoch ends with one evaluation)", minimum=1)
+    solve_at: float = _axis(0.0, "solved threshold (copy: accuracy, adding: MSE); 0 = task default", minimum=0.0)
+    seed: int = _axis(0, "random seed (weights and data)", minimum=0)
+    threads: int = _axis(0, "torch intra-op threads on cpu; 0 = torch's default", minimum=0)
+
+    @property
+    def trial_id(self) -> str:
+        """A stable hash of the configuration: the key for resume and for matching runs."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    def label(self) -> str:
+        return (
+            f"{self.task}-{self.cell}-{self.impl}-H{self.hidden}-L{self.layers}-T{self.seq_len}"
+            f"-B{self.batch}-{self.device}-{self.dtype}-{self.mode}-s{self.seed}"
+        )
+
+    def replace(self, **changes) -> Trial:
+        return dataclasses.replace(self, **changes)
+
+
+AXES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Trial))
+AXIS_FIELDS = {f.name: f for f in dataclasses.fields(Trial)}
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 1-based
+    loss: float  # held-out loss after this epoch's training steps
+    metric: float  # task metric (accuracy for classification, MSE for regression)
+    predicted: str  # what the model predicts for the first held-out sample
+    solved: bool
+    train_time_s: float  # wall time of this epoch's training steps only
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """Raw outcome of one trial: training record plus raw per-round timing samples (seconds)."""
+
+    trial: Trial
+    status: str
+    error: str = ""
+    params: int = 0
+    length: int = 0  # time steps the network ran per sample (copy: seq_len + 20)
+    baseline_loss: float = float("nan")
+    curve: tuple[EpochRecord, ...] = ()
+    samples: tuple[float, ...] = ()
+    warmup_rounds: int = 0
+    peak_mem_bytes: int = 0
+    flops_per_step: float = 0.0
+    torch_threads: int = 0
+    compile_time_s: float = float("nan")
+    timing_json: dict = field(default_factory=dict, compare=False, hash=False)
