@@ -24,12 +24,28 @@ def with_sibling_ratios(trials: pd.DataFrame) -> pd.DataFrame:
             "convergence_epoch": "_rnn_conv",
         }
     )
-    merged = out.drop(columns=[c for c in out.columns if c.endswith("_vs_rnn")]).merge(base, on=keys, how="left")
+    stale = [c for c in out.columns if c.endswith("_vs_rnn") or c == "launch_overhead_fraction"]
+    merged = out.drop(columns=stale).merge(base, on=keys, how="left")
     merged["time_ratio_vs_rnn"] = _ratio(merged["time_per_step_median_s"], merged["_rnn_time"])
     merged["params_ratio_vs_rnn"] = _ratio(merged["params"], merged["_rnn_params"])
     merged["convergence_ratio_vs_rnn"] = _ratio(merged["convergence_epoch"], merged["_rnn_conv"])
     merged.index = out.index
-    return merged.drop(columns=["_rnn_time", "_rnn_params", "_rnn_conv"])
+    merged = merged.drop(columns=["_rnn_time", "_rnn_params", "_rnn_conv"])
+    merged["launch_overhead_fraction"] = launch_overhead_fraction(merged)
+    return merged
+
+
+def launch_overhead_fraction(trials: pd.DataFrame) -> pd.Series:
+    """1 - graphed time / eager time, on both rows of every config that ran in both modes."""
+    keys = [a for a in AXES if a != "mode" and a in trials.columns]
+    timed = trials[trials["status"].isin(["ok", "not_converged"])]
+    eager = timed[timed["mode"] == "eager"].drop_duplicates(keys).set_index(keys)["time_per_step_median_s"]
+    graph = timed[timed["mode"] == "graph"].drop_duplicates(keys).set_index(keys)["time_per_step_median_s"]
+    fraction = (1.0 - graph / eager).dropna()
+    if fraction.empty:
+        return pd.Series(np.nan, index=trials.index)
+    index = pd.MultiIndex.from_frame(trials[keys]) if len(keys) > 1 else trials[keys[0]]
+    return pd.Series(fraction.reindex(index).to_numpy(dtype=float), index=trials.index)
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:

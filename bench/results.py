@@ -37,9 +37,10 @@ OUTCOME_COLUMNS = (
     "convergence_epoch", "first_hit_epoch", "epochs_run", "final_loss", "final_metric",
     "time_per_step_median_s", "time_per_step_iqr_s", "time_per_step_min_s", "time_per_step_mean_s",
     "rounds", "warmup_rounds", "train_time_s", "time_to_converge_s", "steps_per_s", "samples_per_s",
-    "tokens_per_s", "peak_mem_bytes", "flops_per_step", "gflops", "torch_threads", "compile_time_s",
+    "tokens_per_s", "peak_mem_bytes", "flops_per_step", "gflops", "tflops", "peak_tflops", "peak_fraction",
+    "torch_threads", "compile_time_s", "shared_host", "worker",
 )  # fmt: skip
-RATIO_COLUMNS = ("time_ratio_vs_rnn", "params_ratio_vs_rnn", "convergence_ratio_vs_rnn")
+RATIO_COLUMNS = ("time_ratio_vs_rnn", "params_ratio_vs_rnn", "convergence_ratio_vs_rnn", "launch_overhead_fraction")
 TRIAL_COLUMNS = ("schema_version",) + AXES + OUTCOME_COLUMNS + RATIO_COLUMNS
 CURVE_COLUMNS = ("schema_version", "trial_id", "epoch", "loss", "metric", "predicted", "solved", "train_time_s")
 
@@ -52,6 +53,7 @@ def trial_row(result: TrialResult) -> dict:
     final_loss = result.curve[-1].loss if result.curve else float("nan")
     stats = result.timing_json.get("stats", {})
     median = stats.get("median", float("nan"))
+    tflops = result.flops_per_step / median / 1e12 if median == median and median > 0 else None
     tokens = t.batch * (result.length or t.seq_len)
     row = {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(t)}
     row.update(
@@ -80,8 +82,13 @@ def trial_row(result: TrialResult) -> dict:
         peak_mem_bytes=result.peak_mem_bytes,
         flops_per_step=result.flops_per_step,
         gflops=result.flops_per_step / median / 1e9 if median == median and median > 0 else None,
+        tflops=tflops,
+        peak_tflops=result.peak_tflops,
+        peak_fraction=tflops / result.peak_tflops if tflops and result.peak_tflops > 0 else None,
         torch_threads=result.torch_threads,
         compile_time_s=result.compile_time_s,
+        shared_host=result.shared_host,
+        worker=result.worker,
     )
     return row
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 from bench.errors import BenchError
 from bench.trial import AXES, AXIS_FIELDS, Trial
@@ -156,22 +157,25 @@ def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
     if not doc.get("grid") and not doc.get("around"):
         configs = _grid(fixed)
     excludes = [_axes_table(f"{where} [[exclude]] #{i}", ex) for i, ex in enumerate(doc.get("exclude", []), 1)]
-    seed_list = seeds if seeds is not None else _seeds(where, doc["seeds"]) if "seeds" in doc else None
-    trials = _expand(where, configs, excludes, seed_list)
+    default_seeds = _seeds(where, doc["seeds"]) if "seeds" in doc else [0]
+    trials = _expand(where, configs, excludes, default_seeds, seeds)
     name = doc.get("name", path.stem)
     if not isinstance(name, str) or not name or "/" in name:
         raise BenchError(f"{where}: field 'name': {name!r} is not a non-empty name without '/'")
     return Suite(name, str(doc.get("description", "")), str(path), tuple(trials), text)
 
 
-def _expand(where: str, configs: list[dict], excludes: list[dict], seeds: list[int] | None) -> list[Trial]:
+def _expand(
+    where: str, configs: list[dict], excludes: list[dict], default_seeds: list[int], override: list[int] | None
+) -> list[Trial]:
+    """Cross configs with seeds (a --seeds override, else a block's own seed axis, else the suite's)."""
     from bench.tasks import TASKS
 
     trials: dict[str, Trial] = {}
     for config in configs:
         if _excluded(config, excludes):
             continue
-        for seed in seeds if seeds is not None else [config.get("seed", 0)]:
+        for seed in override or ([config["seed"]] if "seed" in config else default_seeds):
             trial = Trial(**{**config, "seed": seed})
             task = TASKS.get(trial.task)()
             trial = task.normalize(trial)

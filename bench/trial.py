@@ -92,4 +92,7 @@ class TrialResult:
     flops_per_step: float = 0.0
     torch_threads: int = 0
     compile_time_s: float = float("nan")
+    peak_tflops: float = float("nan")  # this device's measured matmul peak at this dtype
+    shared_host: bool = False  # timed beside other trials on one host (dask --allow-shared-host)
+    worker: str = ""  # where it ran: '' in-process, else the Dask worker's address
     timing_json: dict = field(default_factory=dict, compare=False, hash=False)

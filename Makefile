@@ -1,0 +1,55 @@
+# rnnbench: `make bench` runs the default suite and writes reports/latest.html; `make test` runs the tests.
+# Both create .venv and install everything they need on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+SUITE ?= suites/default.toml
+SUITE_NAME = $(basename $(notdir $(SUITE)))
+RUN ?= results/$(SUITE_NAME)/latest
+ARGS ?=
+
+.PHONY: install bench report test lint overhead gate gate-calibration browser clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dask,test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+bench: install
+	$(PY) -m bench run $(SUITE) $(ARGS)
+	$(PY) -m bench report $(RUN) -o reports/latest.html
+	@echo "report: $(CURDIR)/reports/latest.html"
+
+report: install
+	$(PY) -m bench report $(RUN) -o reports/latest.html
+
+# Headless Chromium for the report's browser test (Debian packages; needs root, else the test skips).
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver >/dev/null; } || echo "chromium could not be installed; the browser test will skip"
+
+test: install browser
+	$(PY) -m ruff check bench tests
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check bench tests
+	$(PY) -m ruff format --check bench tests
+
+overhead: install
+	$(PY) -m bench.benchmarks.overhead
+
+gate: install
+	$(PY) -m bench gate $(BASELINE) $(CURRENT) --normalize rnn $(ARGS)
+
+gate-calibration: install
+	$(PY) -m bench.benchmarks.gate_calibration $(ARGS)
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
