@@ -260,8 +260,8 @@ def load_run(run_dir: str | Path) -> Run:
 
     trials = with_sibling_ratios(trials)
     curves_path = d / CURVES
-    curves = pd.read_csv(curves_path, on_bad_lines="skip") if curves_path.exists() else pd.DataFrame(
-        columns=CURVE_COLUMNS
+    curves = (
+        pd.read_csv(curves_path, on_bad_lines="skip") if curves_path.exists() else pd.DataFrame(columns=CURVE_COLUMNS)
     )
     env = json.loads((d / ENV).read_text()) if (d / ENV).exists() else {}
     samples = d / SAMPLES

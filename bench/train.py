@@ -208,8 +208,16 @@ def _train(model, step: Step, task: Task, trial: Trial, gen, eval_set: Batch, op
             score = task.score(model(eval_set.x).float(), eval_set.y, trial)
         model.train()
         lost = not math.isfinite(loss.item()) or not math.isfinite(score.loss)
-        curve.append(EpochRecord(epoch, float("nan") if lost else score.loss, score.metric,
-                                 score.predicted, score.solved and not lost, train_time))
+        curve.append(
+            EpochRecord(
+                epoch,
+                float("nan") if lost else score.loss,
+                score.metric,
+                score.predicted,
+                score.solved and not lost,
+                train_time,
+            )
+        )
         if options.verbose:
             print(f"Predicted string: {score.predicted}, Epoch [{epoch}/{trial.max_epochs}] loss {score.loss:.3f}")
         if lost:

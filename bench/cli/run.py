@@ -23,28 +23,63 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("suite", help="suite file (TOML), e.g. suites/seed.toml")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="run folder to write (or resume); default: results/<suite>/<UTC date-time>")
-    p.add_argument("--device", choices=("cpu", "cuda", "mps"), default=None,
-                   help="run every trial on this device, overriding the suite")
-    p.add_argument("--seeds", default=None, metavar="LIST",
-                   help="comma-separated seeds (e.g. 0,1,2) overriding the suite's seeds")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="run folder to write (or resume); default: results/<suite>/<UTC date-time>",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "mps"),
+        default=None,
+        help="run every trial on this device, overriding the suite",
+    )
+    p.add_argument(
+        "--seeds", default=None, metavar="LIST", help="comma-separated seeds (e.g. 0,1,2) overriding the suite's seeds"
+    )
     p.add_argument("--verbose", action="store_true", help="print the tutorial's per-epoch line for each trial")
-    p.add_argument("--dry-run", action="store_true",
-                   help="list the trials and a rough time estimate, run nothing, write nothing")
-    p.add_argument("--time-budget", type=float, default=0.1, metavar="S",
-                   help="seconds of timed rounds per trial (after warm-up; at least 15 rounds)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the trials and a rough time estimate, run nothing, write nothing"
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.1,
+        metavar="S",
+        help="seconds of timed rounds per trial (after warm-up; at least 15 rounds)",
+    )
     p.add_argument("--warmup-rounds", type=int, default=5, metavar="N", help="untimed warm-up steps per trial")
-    p.add_argument("--inject-slowdown", default=None, metavar="[CELL:]FRACTION",
-                   help="make every timed step FRACTION slower (busy wait), or only CELL's; to test a gate")
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="local: one trial after another in this process; dask: on a Dask cluster")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="with --executor dask: an existing scheduler (tcp://host:8786); default: a LocalCluster")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="with --executor dask and no --scheduler: LocalCluster worker processes (default 1)")
-    p.add_argument("--allow-shared-host", action="store_true",
-                   help="allow more timed workers on one host than it has devices (marks the rows)")
+    p.add_argument(
+        "--inject-slowdown",
+        default=None,
+        metavar="[CELL:]FRACTION",
+        help="make every timed step FRACTION slower (busy wait), or only CELL's; to test a gate",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local: one trial after another in this process; dask: on a Dask cluster",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="with --executor dask: an existing scheduler (tcp://host:8786); default: a LocalCluster",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --executor dask and no --scheduler: LocalCluster worker processes (default 1)",
+    )
+    p.add_argument(
+        "--allow-shared-host",
+        action="store_true",
+        help="allow more timed workers on one host than it has devices (marks the rows)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
