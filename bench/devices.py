@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 
@@ -17,28 +18,36 @@ def skip_reason(trial: Trial) -> str:
         return "device mps not available (torch.backends.mps.is_available() is False)"
     if trial.mode == "graph" and trial.device != "cuda":
         return f"mode 'graph' captures the step in a CUDA graph; device {trial.device!r} cannot"
-    if trial.mode == "graph" and trial.impl == "cell" and trial.dtype != "float32":
-        return "mode 'graph' with autocast is not supported by rnnbench"
-    if trial.dtype == "float16" and trial.device == "cpu" and not _cpu_autocast_ok(torch.float16):
-        return "float16 autocast is not supported on cpu by this torch build"
     if trial.dtype == "bfloat16" and trial.device == "cuda" and not torch.cuda.is_bf16_supported():
         return "bfloat16 not supported by this GPU"
+    if trial.dtype != "float32":
+        problem = _autocast_probe(trial.device, trial.dtype, trial.cell, trial.impl)
+        if problem:
+            return f"{trial.dtype} autocast of {trial.impl} {trial.cell} on {trial.device} is not supported: {problem}"
     return ""
 
 
-def _cpu_autocast_ok(dtype: torch.dtype) -> bool:
+@functools.lru_cache(maxsize=None)
+def _autocast_probe(device: str, dtype: str, cell: str, impl: str) -> str:
+    """Run a tiny forward+backward of this cell under autocast; '' if it works, else the error."""
+    from bench.models import RecurrentNet
+
     try:
-        with torch.autocast("cpu", dtype=dtype):
-            torch.mm(torch.ones(2, 2), torch.ones(2, 2))
-        return True
-    except (RuntimeError, AssertionError):
-        return False
+        model = RecurrentNet(cell, impl, "dense", "linear", 3, 1, 4, 1, 2).to(device)
+        with torch.autocast(device, dtype=getattr(torch, dtype)):
+            out = model(torch.randn(2, 1, 3, device=device))
+        out.float().sum().backward()
+        return ""
+    except (RuntimeError, AssertionError) as e:
+        return str(e).splitlines()[0][:200]
 
 
 def autocast(trial: Trial) -> contextlib.AbstractContextManager:
+    """Autocast for reduced dtypes (the loss is computed in float32 outside it)."""
     if trial.dtype == "float32":
         return contextlib.nullcontext()
-    return torch.autocast(trial.device, dtype=getattr(torch, trial.dtype))
+    # Graph capture cannot keep autocast's weight-cast cache across replays.
+    return torch.autocast(trial.device, dtype=getattr(torch, trial.dtype), cache_enabled=trial.mode != "graph")
 
 
 def synchronize(device: str) -> None:

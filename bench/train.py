@@ -31,6 +31,7 @@ class TrialOptions:
     slowdown: dict[str, float] = field(default_factory=dict)  # cell -> extra fraction of each timed step
     verbose: bool = False
     suite: str = ""
+    peaks: dict[str, float] = field(default_factory=dict)  # 'device/dtype' -> measured matmul TFLOP/s
 
 
 def build(trial: Trial, task: Task) -> tuple[RecurrentNet, torch.optim.Optimizer]:
@@ -128,6 +129,9 @@ def run_trial(trial: Trial, options: TrialOptions = TrialOptions()) -> TrialResu
 
 def _run(trial: Trial, options: TrialOptions) -> TrialResult:
     task = TASKS.get(trial.task)()
+    problem = task.check(trial)
+    if problem:
+        raise ValueError(problem)
     if trial.device == "cpu" and trial.threads:
         torch.set_num_threads(trial.threads)
     threads = torch.get_num_threads()
@@ -150,6 +154,7 @@ def _run(trial: Trial, options: TrialOptions) -> TrialResult:
         flops_per_step=trial_flops(trial, task),
         torch_threads=threads,
         compile_time_s=compile_time,
+        peak_tflops=options.peaks.get(f"{trial.device}/{trial.dtype}", float("nan")),
     )
     if diverged:
         return TrialResult(trial, "diverged", error="loss became NaN or inf", **common)

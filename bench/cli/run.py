@@ -151,6 +151,8 @@ def _dedupe(trials):
 
 
 def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
+    from bench import devices
+    from bench.calibration import calibrate, peaks
     from bench.environment import benchmark_meta, env_info
     from bench.runner import local_executor, run_sweep
     from bench.timing import TimingPlan
@@ -164,11 +166,15 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
 
         executor, dask_info = dask_executor(args, out)
         extra.update(dask_info)
+    runnable = {(t.device, t.dtype) for t in suite.trials if not devices.skip_reason(t)}
+    calibration = calibrate(runnable)
+    extra["calibration"] = calibration
     options = TrialOptions(
         plan=TimingPlan(target_s=args.time_budget, warmup_rounds=args.warmup_rounds),
         slowdown=slowdown,
         verbose=args.verbose,
         suite=suite.name,
+        peaks=peaks(calibration),
     )
     print(f"rnnbench: {len(suite.trials)} trials of suite {suite.name!r} -> {out}", file=sys.stderr)
     summary = run_sweep(suite, out, env_info(suite.name, extra), benchmark_meta(), options, executor,

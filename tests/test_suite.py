@@ -1,0 +1,131 @@
+from pathlib import Path
+
+import pytest
+
+from bench.errors import BenchError
+from bench.suite import parse_suite
+from tests.helpers import ROOT, cli, write
+
+GOOD = """
+name = "t"
+seeds = [0, 1]
+task = "hello"
+encoding = "embedding"
+
+[[grid]]
+cell = ["rnn", "lstm", "gru"]
+hidden = [8, 16]
+"""
+
+
+def test_grid_crosses_lists_and_seeds(tmp_path: Path):
+    suite = parse_suite(write(tmp_path / "s.toml", GOOD))
+    assert suite.name == "t"
+    assert len(suite.trials) == 3 * 2 * 2
+    assert {t.cell for t in suite.trials} == {"rnn", "lstm", "gru"}
+    assert {t.seed for t in suite.trials} == {0, 1}
+    assert len({t.trial_id for t in suite.trials}) == len(suite.trials)
+
+
+def test_cli_seeds_override(tmp_path: Path):
+    suite = parse_suite(write(tmp_path / "s.toml", GOOD), seeds=[7])
+    assert {t.seed for t in suite.trials} == {7}
+
+
+def test_around_varies_one_axis_at_a_time(tmp_path: Path):
+    text = """
+task = "adding"
+[[around]]
+centre = { cell = ["rnn", "lstm"], hidden = 32, seq_len = 10, batch = 16 }
+vary = { hidden = [16, 64], seq_len = [20, 40], batch = [8] }
+"""
+    trials = parse_suite(write(tmp_path / "a.toml", text)).trials
+    # per cell: centre + 2 hidden + 2 seq_len + 1 batch = 6 configurations
+    assert len(trials) == 12
+    configs = {(t.cell, t.hidden, t.seq_len, t.batch) for t in trials}
+    assert ("lstm", 64, 10, 16) in configs and ("lstm", 64, 20, 16) not in configs
+    assert all(t.encoding == "dense" for t in trials)  # adding feeds features
+
+
+def test_exclude_and_hello_pins_length(tmp_path: Path):
+    text = GOOD + '\n[[exclude]]\ncell = "gru"\nhidden = 16\n\n[fixed]\nseq_len = 50\n'
+    trials = parse_suite(write(tmp_path / "e.toml", text)).trials
+    assert not [t for t in trials if t.cell == "gru" and t.hidden == 16]
+    assert len(trials) == 10
+    assert {(t.seq_len, t.batch) for t in trials} == {(5, 1)}  # hello is fixed at T=5, B=1
+
+
+def test_block_seed_overrides_suite_seeds(tmp_path: Path):
+    text = 'seeds = [0]\n[[grid]]\ntask = "hello"\nseed = [3, 4]\n'
+    assert {t.seed for t in parse_suite(write(tmp_path / "b.toml", text)).trials} == {3, 4}
+
+
+def test_repo_suites_parse():
+    sizes = {}
+    for path in sorted((ROOT / "suites").glob("*.toml")):
+        sizes[path.stem] = len(parse_suite(path).trials)
+    assert sizes["seed"] == 40  # models 1, 2 and 3-5 fused + cell, 5 seeds
+    assert sizes["smoke"] == 9
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('cell = "lstn"', ["field 'cell'", "'lstn'", "rnn, lstm, gru"]),
+        ("hidden = -4", ["field 'hidden'", "-4", ">= 1"]),
+        ("hiden = 4", ["unknown key 'hiden'", "did you mean 'hidden'"]),
+        ('hidden = "big"', ["field 'hidden'", "'big'", "not an integer"]),
+        ("lr = 0", ["field 'lr'", "must be > 0"]),
+        ("layers = 1.5", ["field 'layers'", "not an integer"]),
+        ('dtype = "fp8"', ["field 'dtype'", "float32, bfloat16, float16"]),
+        ("hidden = []", ["field 'hidden'", "empty list"]),
+        ("seeds = -1", ["field 'seeds'", "-1"]),
+        ('[[grid]]\ntask = "hello"\nhead = "none"\nhidden = 8', ["hidden must be 4"]),
+        ('[[grid]]\ntask = "adding"\nseq_len = 1', ["seq_len >= 2"]),
+        ('[[around]]\ncentre = { hidden = 8 }\nvari = { hidden = [4] }', ["unknown key 'vari'"]),
+        ('[[exclude]]\ncel = "rnn"', ["[[exclude]] #1", "unknown key 'cel'"]),
+        ("hidden = [8", ["not valid TOML"]),
+    ],
+)
+def test_bad_input_names_file_field_value_and_choices(tmp_path: Path, text: str, expected: list[str]):
+    path = write(tmp_path / "bad.toml", text)
+    with pytest.raises(BenchError) as info:
+        parse_suite(path)
+    message = str(info.value)
+    assert str(path) in message
+    for part in expected:
+        assert part in message
+
+
+def test_missing_file():
+    with pytest.raises(BenchError, match="nope.toml.*not found"):
+        parse_suite("suites/nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "expected"),
+    [
+        ('cell = "lstn"', [], "choose one of: rnn, lstm, gru"),
+        ("hidden = -4", [], "field 'hidden'"),
+        ("hiden = 4", [], "unknown key 'hiden'"),
+        ('hidden = "x"', [], "not an integer"),
+        ("", ["--seeds", "a,b"], "--seeds"),
+        ("", ["--inject-slowdown", "lstn:0.2"], "unknown cell 'lstn'"),
+        ("", ["--time-budget", "-1"], "--time-budget"),
+    ],
+)
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path: Path, text: str, args: list[str], expected: str):
+    suite = write(tmp_path / "bad.toml", 'task = "hello"\n' + text)
+    out = tmp_path / "out"
+    proc = cli("run", str(suite), "--out", str(out), *args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ")
+    assert expected in proc.stderr
+    assert not out.exists() and not (tmp_path / "results").exists()
+
+
+def test_cli_missing_suite_file(tmp_path: Path):
+    proc = cli("run", "missing.toml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "error: suite file 'missing.toml' not found" in proc.stderr
+    assert not (tmp_path / "results").exists()
