@@ -27,7 +27,7 @@ def skip_reason(trial: Trial) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _autocast_probe(device: str, dtype: str, cell: str, impl: str) -> str:
     """Run a tiny forward+backward of this cell under autocast; '' if it works, else the error."""
     from bench.models import RecurrentNet

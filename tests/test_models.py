@@ -18,10 +18,14 @@ def test_recurrent_params_match_formula(cell, gates, impl, inp, hidden, layers):
 
 def test_tutorial_model_sizes():
     # Model 1/2: RNN(4, 4) on one-hot, no head. Models 3-5: Embedding(4, 10) + 2 layers of 8 + Linear(8, 4).
+    def params(cell: str, impl: str) -> int:
+        return count_params(RecurrentNet(cell, impl, "embedding", "linear", 4, 10, 8, 2, 4))
+
     assert count_params(RecurrentNet("rnn", "cell", "onehot", "none", 4, 10, 4, 1, 4)) == 40
-    assert count_params(RecurrentNet("rnn", "fused", "embedding", "linear", 4, 10, 8, 2, 4)) == 40 + 160 + 144 + 36 == 380
-    assert count_params(RecurrentNet("lstm", "fused", "embedding", "linear", 4, 10, 8, 2, 4)) == 40 + 4 * 304 + 36 == 1292
-    assert count_params(RecurrentNet("gru", "cell", "embedding", "linear", 4, 10, 8, 2, 4)) == 40 + 3 * 304 + 36 == 988
+    # embedding 4*10, layer 0 G*(8*10 + 64 + 16) = G*160, layer 1 G*(64 + 64 + 16) = G*144, head 8*4 + 4
+    assert params("rnn", "fused") == 40 + 160 + 144 + 36 == 380
+    assert params("lstm", "fused") == 40 + 4 * 304 + 36 == 1292
+    assert params("gru", "cell") == 40 + 3 * 304 + 36 == 988
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -1,0 +1,157 @@
+"""End-to-end: the real CLI in a subprocess."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.results import TRIAL_COLUMNS
+from tests.helpers import ROOT, cli, write
+
+pytestmark = pytest.mark.slow
+
+TINY = """
+name = "tiny"
+seeds = [0]
+task = "hello"
+encoding = "embedding"
+hidden = 8
+layers = 2
+cell = ["rnn", "lstm", "gru"]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    suite = write(d / "tiny.toml", TINY)
+    proc = cli("run", str(suite), "--out", str(d / "run"), "--time-budget", "0.02", "--verbose", "--no-progress")
+    return proc, d / "run"
+
+
+def test_run_writes_every_file(tiny_run):
+    proc, out = tiny_run
+    assert proc.returncode == 0, proc.stderr
+    assert "Predicted string: " in proc.stdout and "Epoch [15/15] loss " in proc.stdout
+    assert {p.name for p in out.iterdir()} >= {"trials.csv", "curves.csv", "benchmark.json", "env.json",
+                                               "suite.toml", "samples.jsonl"}  # fmt: skip
+    trials = pd.read_csv(out / "trials.csv")
+    assert tuple(trials.columns) == TRIAL_COLUMNS
+    assert sorted(trials["cell"]) == ["gru", "lstm", "rnn"]
+    assert trials.set_index("cell").loc["lstm", "params_ratio_vs_rnn"] == pytest.approx(1292 / 380)
+    assert (trials["rounds"] >= 15).all() and (trials["torch_threads"] >= 1).all()
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(curves) == 45 and set(curves["predicted"].str.len()) == {5}
+    env = json.loads((out / "env.json").read_text())
+    assert env["schema_version"] == 1 and env["torch_version"] and "cpu" in env["devices"]
+    assert "float32" in env["calibration"]["cpu"]["matmul_tflops"]
+    assert (out / "suite.toml").read_text() == TINY
+
+
+def test_pytest_benchmark_compare_reads_benchmark_json(tiny_run):
+    _, out = tiny_run
+    proc = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(out / "benchmark.json")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for cell in ("rnn", "lstm", "gru"):
+        assert f"hello-{cell}-fused-H8-L2" in proc.stdout
+
+
+def test_show_and_rerun_resumes(tiny_run):
+    _, out = tiny_run
+    show = cli("show", str(out))
+    assert show.returncode == 0, show.stderr
+    assert "median time per step vs RNN" in show.stdout and "lstm" in show.stdout
+    again = cli("run", str(out / "suite.toml"), "--out", str(out), "--no-progress")
+    assert again.returncode == 0
+    assert "0 trials run, 3 already complete" in again.stderr
+    assert len(pd.read_csv(out / "trials.csv")) == 3
+
+
+def test_dry_run_lists_and_writes_nothing(tmp_path: Path):
+    suite = write(tmp_path / "tiny.toml", TINY)
+    proc = cli("run", str(suite), "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "3 trials of suite 'tiny'; rough estimate" in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
+
+
+def test_failed_trial_is_recorded_and_sweep_goes_on(tmp_path: Path):
+    # A 4e10-parameter model cannot be allocated: the trial fails, the other trial still runs.
+    suite = write(tmp_path / "f.toml", 'task = "synthetic"\nseq_len = 2\nbatch = 1\n[[grid]]\nhidden = [200000, 4]\n')
+    proc = cli("run", str(suite), "--out", str(tmp_path / "run"), "--time-budget", "0.01", "--no-progress")
+    assert proc.returncode == 1, proc.stderr
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv").set_index("hidden")
+    assert trials.loc[200000, "status"] == "failed" and "alloc" in trials.loc[200000, "error"].lower()
+    assert trials.loc[4, "status"] == "ok"
+    assert "failed         1" in proc.stderr
+
+
+SLOW = """
+name = "slow"
+task = "adding"
+hidden = 16
+seq_len = 20
+batch = 8
+max_epochs = 4
+steps_per_epoch = 10
+cell = ["rnn", "lstm", "gru"]
+seeds = [0, 1, 2, 3]
+"""
+
+
+def _start(suite: Path, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "bench", "run", str(suite), "--out", str(out), "--time-budget", "0.05"]
+    cmd.append("--no-progress")
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_rows(path: Path, rows: int, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists() and path.read_text().count("\n") >= rows + 1:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {rows} rows")
+
+
+def test_sigkill_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_path: Path):
+    suite = write(tmp_path / "slow.toml", SLOW)
+    out = tmp_path / "run"
+    proc = _start(suite, out)
+    _wait_rows(out / "trials.csv", 3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    partial = pd.read_csv(out / "trials.csv")  # parses: no torn row
+    assert 3 <= len(partial) < 12 and partial["trial_id"].is_unique
+    resumed = cli("run", str(suite), "--out", str(out), "--time-budget", "0.05", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 12 and trials["trial_id"].is_unique
+    assert set(partial["trial_id"]) <= set(trials["trial_id"])
+    curves = pd.read_csv(out / "curves.csv")
+    assert not curves.duplicated(["trial_id", "epoch"]).any()
+    assert set(curves["trial_id"]) == set(trials["trial_id"])
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert sorted(s["extra_info"]["trial_id"] for s in samples) == sorted(trials["trial_id"])
+    assert len(json.loads((out / "benchmark.json").read_text())["benchmarks"]) == 12
+
+
+def test_ctrl_c_saves_complete_trials_and_says_how_to_resume(tmp_path: Path):
+    suite = write(tmp_path / "slow.toml", SLOW)
+    out = tmp_path / "run"
+    proc = _start(suite, out)
+    _wait_rows(out / "trials.csv", 2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert f"resume with: rnnbench run {suite} --out {out}" in stderr
+    trials = pd.read_csv(out / "trials.csv")
+    assert 2 <= len(trials) < 12 and trials["trial_id"].is_unique
