@@ -31,6 +31,7 @@ SAMPLES = "samples.jsonl"
 BENCHMARK = "benchmark.json"
 ENV = "env.json"
 SUITE = "suite.toml"
+SWEEP = "sweep.json"
 
 OUTCOME_COLUMNS = (
     "trial_id", "status", "error", "params", "baseline_loss", "stuck_at_baseline",
@@ -214,6 +215,14 @@ class RunWriter:
         if not (self.dir / BENCHMARK).exists():
             self._write_benchmark()
         return table
+
+
+def record_session(run_dir: Path, session: dict) -> None:
+    """Append one invocation's wall time and counts to sweep.json (a resumed run has several)."""
+    path = Path(run_dir) / SWEEP
+    doc = json.loads(path.read_text()) if path.exists() else {"schema_version": SCHEMA_VERSION, "sessions": []}
+    doc["sessions"].append(session)
+    write_atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
 def check_schema(path: Path, table: pd.DataFrame) -> None:

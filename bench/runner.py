@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.results import RunWriter
+from bench.results import RunWriter, record_session
 from bench.suite import Suite
 from bench.train import TrialOptions, run_trial
 from bench.trial import Trial, TrialResult
@@ -67,6 +67,11 @@ def run_sweep(
         bar.close()
         writer.finalize()
         summary.wall_s = time.perf_counter() - start
+        record_session(out_dir, {
+            "started_at": env.get("started_at"), "wall_s": summary.wall_s, "in_trials_s": summary.trial_train_s,
+            "ran": sum(summary.counts.values()), "already_done": summary.already_done,
+            "counts": dict(summary.counts), "interrupted": summary.interrupted,
+        })  # fmt: skip
     return summary
 
 

@@ -69,13 +69,15 @@ def _fmt_time(seconds: float) -> str:
 
 
 def estimate_seconds(trial, time_budget: float) -> float:
-    """A rough a-priori estimate of one trial's wall time on a small CPU (not a measurement)."""
+    """A rough a-priori estimate of one trial's wall time (not a measurement): a fixed cost per
+    step and per time step, plus the matmul work at a nominal 4 GFLOP/s (cpu) or 20 TFLOP/s (gpu)."""
     from bench.tasks import TASKS
     from bench.train import trial_flops
 
     task = TASKS.get(trial.task)()
-    per_call = 4e-5 if trial.impl == "fused" else 1.2e-4 * trial.layers
-    step = 4e-4 + per_call * task.length(trial) + trial_flops(trial, task) / 4e9
+    gpu = trial.device != "cpu"
+    per_call = (4e-5 if trial.impl == "fused" else 1.2e-4 * trial.layers) * (0.5 if gpu else 1.0)
+    step = (2e-3 if gpu else 4e-4) + per_call * task.length(trial) + trial_flops(trial, task) / (2e13 if gpu else 4e9)
     steps = trial.max_epochs * trial.steps_per_epoch if task.learns else 0
     return steps * step + max(time_budget, 20 * step) + 0.05 + (30.0 if trial.mode == "compile" else 0.0)
 
