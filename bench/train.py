@@ -6,6 +6,7 @@ The only module that runs a trial; it returns a `TrialResult` and never writes f
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -32,6 +33,7 @@ class TrialOptions:
     verbose: bool = False
     suite: str = ""
     peaks: dict[str, float] = field(default_factory=dict)  # 'device/dtype' -> measured matmul TFLOP/s
+    deterministic: bool = False  # torch.use_deterministic_algorithms for every trial
 
 
 def build(trial: Trial, task: Task) -> tuple[RecurrentNet, torch.optim.Optimizer]:
@@ -112,6 +114,14 @@ def graphed_step(model: RecurrentNet, opt: torch.optim.Optimizer, task: Task, tr
     return replay
 
 
+def set_deterministic() -> None:
+    """Deterministic kernels everywhere; cuBLAS needs its workspace pinned before first use."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
 def run_trial(trial: Trial, options: TrialOptions = TrialOptions()) -> TrialResult:
     """Run one trial; any exception (out of memory included) becomes a `failed` result."""
     reason = devices.skip_reason(trial)
@@ -132,6 +142,8 @@ def _run(trial: Trial, options: TrialOptions) -> TrialResult:
     problem = task.check(trial)
     if problem:
         raise ValueError(problem)
+    if options.deterministic:
+        set_deterministic()
     if trial.device == "cpu" and trial.threads:
         torch.set_num_threads(trial.threads)
     threads = torch.get_num_threads()

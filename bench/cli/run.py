@@ -80,6 +80,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="allow more timed workers on one host than it has devices (marks the rows)",
     )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="use deterministic algorithms (sets CUBLAS_WORKSPACE_CONFIG on cuda); recorded in env.json",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -166,6 +171,10 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
 
         executor, dask_info = dask_executor(args, out)
         extra.update(dask_info)
+    if args.deterministic:
+        from bench.train import set_deterministic
+
+        set_deterministic()
     runnable = {(t.device, t.dtype) for t in suite.trials if not devices.skip_reason(t)}
     calibration = calibrate(runnable)
     extra["calibration"] = calibration
@@ -175,6 +184,7 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
         verbose=args.verbose,
         suite=suite.name,
         peaks=peaks(calibration),
+        deterministic=args.deterministic,
     )
     print(f"rnnbench: {len(suite.trials)} trials of suite {suite.name!r} -> {out}", file=sys.stderr)
     summary = run_sweep(suite, out, env_info(suite.name, extra), benchmark_meta(), options, executor,
