@@ -155,3 +155,14 @@ def test_ctrl_c_saves_complete_trials_and_says_how_to_resume(tmp_path: Path):
     assert f"resume with: rnnbench run {suite} --out {out}" in stderr
     trials = pd.read_csv(out / "trials.csv")
     assert 2 <= len(trials) < 12 and trials["trial_id"].is_unique
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks skipped rows on a machine without CUDA")
+def test_device_override_gives_skipped_rows_with_reason(tmp_path: Path):
+    suite = write(tmp_path / "tiny.toml", TINY)
+    proc = cli("run", str(suite), "--out", str(tmp_path / "run"), "--device", "cuda", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert set(trials["device"]) == {"cuda"} and set(trials["status"]) == {"skipped"}
+    assert trials["error"].str.contains("cuda not available").all()
+    assert "skipped        3" in proc.stderr
