@@ -106,28 +106,24 @@ seeds = [0, 1, 2, 3]
 """
 
 
-def _start(suite: Path, out: Path) -> subprocess.Popen:
+def _interrupt(tmp_path: Path, sig: signal.Signals, rows: int) -> tuple[Path, Path, subprocess.Popen]:
+    """Start a run of SLOW, send `sig` once trials.csv has `rows` rows; returns (suite, out, process)."""
+    suite = write(tmp_path / "slow.toml", SLOW)
+    out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "bench", "run", str(suite), "--out", str(out), "--time-budget", "0.05"]
-    cmd.append("--no-progress")
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_rows(path: Path, rows: int, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if path.exists() and path.read_text().count("\n") >= rows + 1:
-            return
+    proc = subprocess.Popen(cmd + ["--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    trials = out / "trials.csv"
+    while not (trials.exists() and trials.read_text().count("\n") >= rows + 1):
+        assert time.time() < deadline, f"{trials} never reached {rows} rows"
         time.sleep(0.05)
-    raise AssertionError(f"{path} never reached {rows} rows")
+    proc.send_signal(sig)
+    return suite, out, proc
 
 
 def test_sigkill_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_path: Path):
-    suite = write(tmp_path / "slow.toml", SLOW)
-    out = tmp_path / "run"
-    proc = _start(suite, out)
-    _wait_rows(out / "trials.csv", 3)
-    proc.send_signal(signal.SIGKILL)
+    suite, out, proc = _interrupt(tmp_path, signal.SIGKILL, 3)
     proc.wait(timeout=30)
     partial = pd.read_csv(out / "trials.csv")  # parses: no torn row
     assert 3 <= len(partial) < 12 and partial["trial_id"].is_unique
@@ -145,11 +141,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_pa
 
 
 def test_ctrl_c_saves_complete_trials_and_says_how_to_resume(tmp_path: Path):
-    suite = write(tmp_path / "slow.toml", SLOW)
-    out = tmp_path / "run"
-    proc = _start(suite, out)
-    _wait_rows(out / "trials.csv", 2)
-    proc.send_signal(signal.SIGINT)
+    suite, out, proc = _interrupt(tmp_path, signal.SIGINT, 2)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert f"resume with: rnnbench run {suite} --out {out}" in stderr
