@@ -210,7 +210,7 @@ class RunWriter:
         path = self.dir / TRIALS
         if not path.exists():
             return pd.DataFrame(columns=TRIAL_COLUMNS)
-        table = with_sibling_ratios(pd.read_csv(path))
+        table = with_sibling_ratios(pd.read_csv(path, dtype={"trial_id": str}))
         write_atomic(path, table.to_csv(index=False, columns=list(TRIAL_COLUMNS), lineterminator="\n"))
         if not (self.dir / BENCHMARK).exists():
             self._write_benchmark()
@@ -256,7 +256,7 @@ def load_run(run_dir: str | Path) -> Run:
     if not path.exists():
         raise BenchError(f"{d}: no {TRIALS}; is this a run folder (results/<suite>/<run-id>)?")
     try:
-        trials = pd.read_csv(path, on_bad_lines="skip")
+        trials = pd.read_csv(path, on_bad_lines="skip", dtype={"trial_id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise BenchError(f"{path}: unreadable: {e}") from None
     missing = [c for c in ("schema_version", "trial_id", "status") if c not in trials.columns]
