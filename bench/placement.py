@@ -105,6 +105,15 @@ def placement_from(workers: Mapping[str, Mapping], hosts: Mapping[str, HostInfo]
     return Placement(infos, dict(hosts))
 
 
+def local_placement(workers: int, resources: Mapping[str, float], cpus: int, gpus: int) -> Placement:
+    """The placement an embedded LocalCluster of `workers` one-thread workers would have."""
+    infos = tuple(
+        WorkerInfo(f"local-{i}", "localhost", 1, resources.get(CPU_SLOT, 0), resources.get(GPU, 0))
+        for i in range(workers)
+    )
+    return Placement(infos, {"localhost": HostInfo(cpus, gpus)})
+
+
 def refusal(shared: Mapping[str, str]) -> str:
     """The BenchError message for a cluster that would time trials side by side."""
     reasons = "; ".join(shared.values())

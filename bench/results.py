@@ -31,6 +31,7 @@ SAMPLES = "samples.jsonl"
 BENCHMARK = "benchmark.json"
 ENV = "env.json"
 SUITE = "suite.toml"
+RESOLVED = "suite.resolved.json"
 SWEEP = "sweep.json"
 
 OUTCOME_COLUMNS = (
@@ -149,6 +150,15 @@ class RunWriter:
         self.done = self._completed()
         write_atomic(self.dir / ENV, json.dumps(env, indent=2, default=str) + "\n")
         write_atomic(self.dir / SUITE, suite_text)
+
+    def write_resolved(self, name: str, trials: list) -> None:
+        """The suite as expanded (CLI overrides applied): every trial's id and axes, in run order."""
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "suite": name,
+            "trials": [{"trial_id": t.trial_id, **dataclasses.asdict(t)} for t in trials],
+        }
+        write_atomic(self.dir / RESOLVED, json.dumps(doc, indent=1) + "\n")
         self._benchmarks = [json.loads(line) for line in self._lines(SAMPLES)]
 
     def _lines(self, name: str) -> list[str]:

@@ -59,6 +59,7 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every trial of `suite` not yet in `out_dir`; KeyboardInterrupt ends it cleanly."""
     writer = RunWriter(out_dir, env, suite.text, benchmark_meta)
+    writer.write_resolved(suite.name, list(suite.trials))
     todo = [t for t in suite.trials if t.trial_id not in writer.done]
     summary = SweepSummary(Path(out_dir), len(suite.trials), len(suite.trials) - len(todo))
     start = time.perf_counter()

@@ -52,6 +52,8 @@ def test_run_writes_every_file(tiny_run):
     assert env["schema_version"] == 1 and env["torch_version"] and "cpu" in env["devices"]
     assert "float32" in env["calibration"]["cpu"]["matmul_tflops"]
     assert (out / "suite.toml").read_text() == TINY
+    resolved = json.loads((out / "suite.resolved.json").read_text())
+    assert sorted(t["trial_id"] for t in resolved["trials"]) == sorted(trials["trial_id"])
 
 
 def test_pytest_benchmark_compare_reads_benchmark_json(tiny_run):

@@ -73,7 +73,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="with --executor dask and no --scheduler: LocalCluster worker processes (default 1)",
+        help="with --executor dask: LocalCluster worker processes (default 1); with --scheduler: wait up to "
+        "60 s for N workers to join",
     )
     p.add_argument(
         "--allow-shared-host",
