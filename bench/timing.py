@@ -66,7 +66,7 @@ def time_step(step: Callable[[], object], name: str, fullname: str, plan: Timing
     estimate = (time.perf_counter() - start) / 2
     fixture = BenchmarkFixture(
         _Node(name, fullname),
-        disable_gc=False,
+        disable_gc=True,  # as timeit (and so blocked_autorange) does
         timer=NameWrapper(time.perf_counter),
         min_rounds=plan.min_rounds,
         min_time=0.0,

@@ -44,7 +44,8 @@ def compare(trial: Trial, repeats: int, budget_s: float) -> tuple[float, float]:
     plan = TimingPlan(target_s=budget_s)
     for _ in range(repeats):
         harness.append(time_step(timed, trial.label(), "overhead", plan)["stats"]["median"])
-        timer = tbench.Timer("step(x, y)", globals={"step": step, "x": batch.x, "y": batch.y})
+        timer = tbench.Timer("step(x, y)", globals={"step": step, "x": batch.x, "y": batch.y},
+                             num_threads=torch.get_num_threads())  # fmt: skip
         bare.append(timer.blocked_autorange(min_run_time=budget_s).median)
     return statistics.median(harness), statistics.median(bare)
 
