@@ -150,6 +150,7 @@ class RunWriter:
         self.done = self._completed()
         write_atomic(self.dir / ENV, json.dumps(env, indent=2, default=str) + "\n")
         write_atomic(self.dir / SUITE, suite_text)
+        self._benchmarks = [json.loads(line) for line in self._lines(SAMPLES)]
 
     def write_resolved(self, name: str, trials: list) -> None:
         """The suite as expanded (CLI overrides applied): every trial's id and axes, in run order."""
@@ -159,7 +160,6 @@ class RunWriter:
             "trials": [{"trial_id": t.trial_id, **dataclasses.asdict(t)} for t in trials],
         }
         write_atomic(self.dir / RESOLVED, json.dumps(doc, indent=1) + "\n")
-        self._benchmarks = [json.loads(line) for line in self._lines(SAMPLES)]
 
     def _lines(self, name: str) -> list[str]:
         path = self.dir / name

@@ -1,0 +1,247 @@
+"""The regression gate: a current run against a baseline run, trial by trial (matched by `trial_id`).
+
+Pure: two `Run`s and parsed `Rule`s in, `Finding`s out; the CLI turns them into an exit code.
+Rules are short strings in the manner of pytest-benchmark's `--benchmark-compare-fail`:
+
+    time:median:10%           the ratio of median step times moves by more than 10% and a two-sided
+                              Mann-Whitney U test on the raw per-round samples is significant after a
+                              Benjamini-Hochberg correction across every trial compared
+    convergence_epoch:+2:20%  converges more than 2 epochs AND more than 20% later (or no longer converges)
+    final_loss:20%            final held-out loss more than 20% higher (`+0.05` would be an absolute limit)
+
+A quality rule with two limits fires only when both are exceeded. Improvements are found the same way,
+mirrored. A trial that ran in one run but failed, diverged or was skipped in the other is always a finding.
+Under normalize 'rnn' every round is first divided by the median of the trial's RNN sibling in the same
+run, so a machine that is uniformly faster or slower cancels out (see `time_samples`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import false_discovery_control, mannwhitneyu
+
+from bench.analysis import SIBLING_KEYS
+from bench.errors import BenchError
+from bench.results import Run
+from bench.trial import AXES, Trial
+
+METRICS = ("time", "convergence_epoch", "final_loss")
+DEFAULT_RULES = ("time:median:10%", "convergence_epoch:+2:20%", "final_loss:20%")
+NORMALIZE = ("none", "rnn")
+VERDICTS = ("regression", "improvement", "unchanged", "skipped")
+TIMED = ("ok", "not_converged")  # statuses that have a training curve and timing samples
+RULE_FORMS = "time:median:P%, convergence_epoch:[+N][:P%], final_loss:[+X][:P%]"
+
+
+@dataclass(frozen=True)
+class Rule:
+    metric: str
+    relative: float | None = None  # limit as a fraction of the baseline: 0.1 = 10%
+    absolute: float | None = None  # limit in the metric's own unit (epochs, loss)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    trial_id: str
+    label: str
+    metric: str  # one of METRICS, or "status"
+    verdict: str  # one of VERDICTS
+    baseline: float  # time: median step time (s, or x the RNN sibling's median); else the metric's value
+    current: float
+    change: float  # current / baseline - 1; NaN where that means nothing
+    p_value: float = math.nan  # time only: two-sided Mann-Whitney U
+    q_value: float = math.nan  # time only: Benjamini-Hochberg adjusted p-value
+    note: str = ""
+
+
+def parse_rule(text: str) -> Rule:
+    """'time:median:10%' -> Rule('time', relative=0.1); BenchError naming the rule and the valid forms."""
+    metric, *limits = text.strip().split(":")
+    if metric not in METRICS:
+        raise BenchError(f"rule {text!r}: unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+    if metric == "time":
+        if len(limits) != 2 or limits[0] != "median" or not limits[1].endswith("%"):
+            raise BenchError(f"rule {text!r}: write time:median:P%, e.g. time:median:10% (the gate compares medians)")
+    if not 1 <= len(limits) <= 2:
+        raise BenchError(f"rule {text!r}: give one or two limits; valid forms: {RULE_FORMS}")
+    relative = absolute = None
+    for limit in limits[-1:] if metric == "time" else limits:
+        if limit.endswith("%") and relative is None:
+            relative = _number(text, limit[:-1]) / 100
+        elif limit.startswith("+") and absolute is None:
+            absolute = _number(text, limit[1:])
+        else:
+            raise BenchError(f"rule {text!r}: {limit!r} is not P% (relative) or +X (absolute), each at most once")
+    return Rule(metric, relative, absolute, text.strip())
+
+
+def _number(text: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not number >= 0 or math.isinf(number):
+        raise BenchError(f"rule {text!r}: {value!r} is not a number >= 0")
+    return number
+
+
+def parse_rules(texts: list[str] | tuple[str, ...]) -> tuple[Rule, ...]:
+    """Parse every rule; at most one per metric."""
+    rules = tuple(parse_rule(t) for t in texts)
+    metrics = [r.metric for r in rules]
+    for m in metrics:
+        if metrics.count(m) > 1:
+            raise BenchError(f"rules: {m} appears {metrics.count(m)} times; give one rule per metric")
+    return rules
+
+
+def gate(
+    baseline: Run, current: Run, rules: tuple[Rule, ...], normalize: str = "none", fdr: float = 0.05
+) -> list[Finding]:
+    """Findings for every trial in both runs: status changes, then time, then the quality rules."""
+    if normalize not in NORMALIZE:
+        raise BenchError(f"normalize: unknown mode {normalize!r}; choose one of: {', '.join(NORMALIZE)}")
+    if not 0 < fdr < 1:
+        raise BenchError(f"false discovery rate {fdr} must be between 0 and 1 (0.05 = 5%)")
+    base, cur = _by_id(baseline.trials), _by_id(current.trials)
+    common = [t for t in base.index if t in cur.index]
+    if not common:
+        raise BenchError(
+            f"no trials in common between {baseline.dir} ({len(base)} trials) and {current.dir} ({len(cur)}); "
+            "trials match by trial_id, so both runs need the same suite and seeds"
+        )
+    findings = _status_findings(base.loc[common], cur.loc[common])
+    ran = [t for t in common if base.at[t, "status"] in TIMED and cur.at[t, "status"] in TIMED]
+    for rule in rules:
+        if rule.metric == "time":
+            findings += _time_findings(baseline, current, base.loc[ran], rule, normalize, fdr)
+        else:
+            findings += [_quality_finding(base.loc[t], cur.loc[t], rule) for t in ran]
+    return findings
+
+
+def _by_id(trials: pd.DataFrame) -> pd.DataFrame:
+    return trials.assign(trial_id=trials["trial_id"].astype(str)).drop_duplicates("trial_id").set_index("trial_id")
+
+
+def label(row: pd.Series) -> str:
+    return Trial(**{a: row[a] for a in AXES if a in row.index}).label()
+
+
+def _status_findings(base: pd.DataFrame, cur: pd.DataFrame) -> list[Finding]:
+    """A trial that stopped running (failed, diverged, skipped) regresses; one that started running improves."""
+    out = []
+    for trial_id, b in base.iterrows():
+        c = cur.loc[trial_id]
+        if (b["status"] in TIMED) == (c["status"] in TIMED):
+            continue
+        verdict = "regression" if b["status"] in TIMED else "improvement"
+        note = f"{b['status']} -> {c['status']}" + (f": {c['error']}" if isinstance(c.get("error"), str) else "")
+        out.append(Finding(trial_id, label(b), "status", verdict, math.nan, math.nan, math.nan, note=note))
+    return out
+
+
+def rnn_siblings(trials: pd.DataFrame) -> dict[str, str]:
+    """trial_id -> the trial_id of its RNN sibling (same value on every axis but cell), where the table has one."""
+    table = trials.reset_index() if trials.index.name == "trial_id" else trials
+    table = table.assign(trial_id=table["trial_id"].astype(str))
+    keys = [k for k in SIBLING_KEYS if k in table.columns]
+    rnn = table[table["cell"] == "rnn"].drop_duplicates(keys)[keys + ["trial_id"]]
+    merged = table[keys + ["trial_id"]].merge(rnn.rename(columns={"trial_id": "rnn_id"}), on=keys, how="left")
+    return {t: r for t, r in zip(merged["trial_id"], merged["rnn_id"], strict=True) if isinstance(r, str)}
+
+
+def time_samples(run: Run, normalize: str = "none") -> dict[str, np.ndarray]:
+    """Raw per-round step times by trial_id: seconds, or under 'rnn' each round divided by the median of the
+    RNN sibling's rounds in the same run (so the two need not have the same number of rounds). Under 'rnn'
+    the RNN trials themselves, and trials whose sibling was not timed, are left out."""
+    samples = {str(t): np.asarray(s, dtype=float) for t, s in run.samples().items() if len(s)}
+    if normalize == "none":
+        return samples
+    siblings = rnn_siblings(run.trials[run.trials["status"].isin(TIMED)])
+    return {t: s / np.median(samples[siblings[t]]) for t, s in samples.items()
+            if siblings.get(t, t) != t and siblings[t] in samples}  # fmt: skip
+
+
+def _time_findings(
+    baseline: Run, current: Run, ran: pd.DataFrame, rule: Rule, normalize: str, fdr: float
+) -> list[Finding]:
+    """Ratio of medians plus a two-sided Mann-Whitney U test per trial, BH-corrected across the trials tested."""
+    before, after = time_samples(baseline, normalize), time_samples(current, normalize)
+    skipped, tested = [], []
+    for trial_id, row in ran.iterrows():
+        note = _untestable(trial_id, row, before, after, normalize)
+        if note:
+            skipped.append(Finding(trial_id, label(row), "time", "skipped", math.nan, math.nan, math.nan, note=note))
+        else:
+            tested.append((trial_id, label(row), before[trial_id], after[trial_id]))
+    p_values = [mannwhitneyu(a, b, alternative="two-sided").pvalue for _, _, b, a in tested]
+    q_values = false_discovery_control(p_values, method="bh") if p_values else []
+    unit = "x RNN sibling" if normalize == "rnn" else "s"
+    findings = []
+    for (trial_id, name, b, a), p, q in zip(tested, p_values, q_values, strict=True):
+        ratio = float(np.median(a) / np.median(b))
+        verdict = time_verdict(ratio, float(q), rule.relative or 0.0, fdr)
+        findings.append(Finding(trial_id, name, "time", verdict, float(np.median(b)), float(np.median(a)),
+                                ratio - 1, float(p), float(q), note=unit))  # fmt: skip
+    return findings + skipped
+
+
+def time_verdict(ratio: float, q_value: float, threshold: float, fdr: float) -> str:
+    """Regression: medians ratio above 1 + threshold and q below the false discovery rate; improvement mirrored."""
+    if q_value < fdr and ratio > 1 + threshold:
+        return "regression"
+    if q_value < fdr and ratio < 1 - threshold:
+        return "improvement"
+    return "unchanged"
+
+
+def _untestable(trial_id: str, row: pd.Series, before: dict, after: dict, normalize: str) -> str:
+    if normalize == "rnn" and row["cell"] == "rnn":
+        return "the RNN reference of --normalize rnn"
+    missing = [name for name, samples in (("baseline", before), ("current", after)) if trial_id not in samples]
+    if not missing:
+        return ""
+    what = "no timed RNN sibling" if normalize == "rnn" else "no timing samples"
+    return f"{what} in the {' and '.join(missing)} run"
+
+
+def _quality_finding(b: pd.Series, c: pd.Series, rule: Rule) -> Finding:
+    """Quality metrics are deterministic on CPU with fixed seeds: plain thresholds, no statistics."""
+    before, after = float(b[rule.metric]), float(c[rule.metric])
+    change = after / before - 1 if before > 0 and not math.isnan(after) else math.nan
+    convergence = rule.metric == "convergence_epoch"
+    if math.isnan(before) and math.isnan(after):
+        verdict, note = ("unchanged", "did not converge in either run") if convergence else ("skipped", "no loss")
+    elif math.isnan(after):
+        verdict = "regression"
+        note = f"converged at epoch {before:.0f} in the baseline, not now" if convergence else "no final loss now"
+    elif math.isnan(before):
+        verdict = "improvement"
+        note = f"converges now (epoch {after:.0f}), not in the baseline" if convergence else "no baseline loss"
+    else:
+        verdict = _threshold_verdict(after - before, before, rule)
+        note = f"{after - before:+.0f} epochs" if convergence else ""
+    return Finding(str(b.name), label(b), rule.metric, verdict, before, after, change, note=note)
+
+
+def _threshold_verdict(delta: float, before: float, rule: Rule) -> str:
+    """Higher is worse; a rule with two limits needs both exceeded."""
+    for sign, verdict in ((1, "regression"), (-1, "improvement")):
+        d = sign * delta
+        if (
+            d > 0
+            and (rule.absolute is None or d > rule.absolute)
+            and (rule.relative is None or d > rule.relative * abs(before))
+        ):
+            return verdict
+    return "unchanged"
+
+
+def failed(findings: list[Finding]) -> bool:
+    return any(f.verdict == "regression" for f in findings)

@@ -1,0 +1,350 @@
+"""The regression gate: rule parsing, statistics on fixed samples, normalization, quality gates, bad input."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import SCHEMA_VERSION
+from bench.errors import BenchError
+from bench.gate import DEFAULT_RULES, Rule, failed, gate, parse_rule, parse_rules, time_verdict
+from bench.results import RunWriter, load_run
+from bench.trial import EpochRecord, Trial, TrialResult
+from tests.helpers import cli
+
+MS = 1e-3
+BASE = np.arange(10.0, 18.0) * MS  # 8 rounds, 10..17 ms: median 13.5 ms
+# Exact two-sided Mann-Whitney U p-values, 8 rounds against 8, no ties, by U (of 64) or 64 - U:
+P_SEPARATED = 2 / 12870  # U = 64, fully separated: 2 / C(16, 8)
+P_U36 = 0.7209013209013208  # e.g. BASE + 0.5 ms against BASE
+P_U54 = 0.020668220668220667  # BASE + 3.5 ms
+P_U61 = 0.0010878010878010878  # BASE + 5.5 ms, BASE - 5.5 ms (U = 3), 1.5 x BASE
+TIME_ONLY = parse_rules(["time:median:10%"])
+
+
+def result(cell: str, samples=BASE, conv: int | None = 3, loss: float = 0.1, status: str = "", seed: int = 0,
+           epochs: int = 10) -> TrialResult:  # fmt: skip
+    """One trial: solved from epoch `conv` on (never if None), final loss `loss`, step times `samples` (s)."""
+    curve = tuple(EpochRecord(e, 1.0 if e < epochs else loss, 0.5, "", conv is not None and e >= conv, 0.01)
+                  for e in range(1, epochs + 1))  # fmt: skip
+    status = status or ("ok" if conv else "not_converged")
+    timing = (
+        {"stats": {"data": [float(s) for s in samples], "median": float(np.median(samples))}} if len(samples) else {}
+    )
+    return TrialResult(Trial(cell=cell, seed=seed), status, curve=curve, timing_json=timing)
+
+
+def make_run(d: Path, *results: TrialResult):
+    w = RunWriter(d, {"schema_version": SCHEMA_VERSION}, "name = 'x'\n", {"machine_info": {}})
+    for r in results:
+        w.append(r)
+    w.finalize()
+    return load_run(d)
+
+
+def by(findings, metric: str) -> dict:
+    return {f.label.split("-")[1]: f for f in findings if f.metric == metric}
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, rule",
+    [
+        ("time:median:10%", Rule("time", relative=0.10, text="time:median:10%")),
+        ("convergence_epoch:+2:20%", Rule("convergence_epoch", 0.2, 2.0, "convergence_epoch:+2:20%")),
+        ("convergence_epoch:+2", Rule("convergence_epoch", None, 2.0, "convergence_epoch:+2")),
+        ("final_loss:20%", Rule("final_loss", 0.2, None, "final_loss:20%")),
+        ("final_loss:+0.05:5%", Rule("final_loss", 0.05, 0.05, "final_loss:+0.05:5%")),
+        (" time:median:0% ", Rule("time", 0.0, None, "time:median:0%")),
+    ],
+)
+def test_parse_rule(text, rule):
+    assert parse_rule(text) == rule
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("tim:median:10%", "unknown metric 'tim'; choose one of: time, convergence_epoch, final_loss"),
+        ("time:mean:10%", "write time:median:P%"),
+        ("time:median:10", "write time:median:P%"),
+        ("time:10%", "write time:median:P%"),
+        ("convergence_epoch", "give one or two limits"),
+        ("final_loss:1%:2%:3%", "give one or two limits"),
+        ("convergence_epoch:2", "'2' is not P% (relative) or +X (absolute)"),
+        ("convergence_epoch:+2:+3", "'+3' is not P% (relative) or +X (absolute), each at most once"),
+        ("final_loss:-5%", "'-5' is not a number >= 0"),
+        ("final_loss:abc%", "'abc' is not a number >= 0"),
+        ("final_loss:+inf", "'inf' is not a number >= 0"),
+        ("final_loss:nan%", "'nan' is not a number >= 0"),
+    ],
+)
+def test_parse_rule_errors(text, message):
+    with pytest.raises(BenchError, match="rule ") as e:
+        parse_rule(text)
+    assert message in str(e.value) and repr(text) in str(e.value)
+
+
+def test_parse_rules_defaults_and_duplicates():
+    assert [r.metric for r in parse_rules(DEFAULT_RULES)] == ["time", "convergence_epoch", "final_loss"]
+    with pytest.raises(BenchError, match="final_loss appears 2 times; give one rule per metric"):
+        parse_rules(["final_loss:5%", "final_loss:+1"])
+
+
+# --- time: statistics on fixed samples -------------------------------------------------------------
+
+
+def test_time_verdict_thresholds_are_strict():
+    assert time_verdict(1.11, 0.01, 0.10, 0.05) == "regression"
+    assert time_verdict(1.10, 0.01, 0.10, 0.05) == "unchanged"  # must exceed the threshold
+    assert time_verdict(1.50, 0.05, 0.10, 0.05) == "unchanged"  # q must be below the false discovery rate
+    assert time_verdict(0.89, 0.01, 0.10, 0.05) == "improvement"
+    assert time_verdict(0.95, 1e-9, 0.10, 0.05) == "unchanged"
+
+
+def test_exact_p_values_and_bh_correction_clears_a_lone_weak_change(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn"), result("lstm"), result("gru"))
+    cur = make_run(tmp_path / "b", result("rnn", BASE + 0.5 * MS), result("lstm", BASE + 3.5 * MS),
+                   result("gru", BASE + 0.5 * MS))  # fmt: skip
+    t = by(gate(base, cur, TIME_ONLY), "time")
+    assert t["lstm"].p_value == pytest.approx(P_U54, rel=1e-12)  # < 5% on its own ...
+    assert t["lstm"].q_value == pytest.approx(3 * P_U54, rel=1e-12)  # ... but not after BH over 3 tests
+    assert t["lstm"].change == pytest.approx(17.0 / 13.5 - 1) and t["lstm"].verdict == "unchanged"
+    assert t["rnn"].p_value == pytest.approx(P_U36, rel=1e-12)
+    assert t["rnn"].q_value == pytest.approx(P_U36, rel=1e-12)
+    assert t["lstm"].baseline == pytest.approx(13.5 * MS) and t["lstm"].current == pytest.approx(17.0 * MS)
+    assert t["lstm"].note == "s"
+
+
+def test_bh_step_up_keeps_a_change_beside_a_strong_one(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn"), result("lstm"), result("gru"))
+    cur = make_run(tmp_path / "b", result("rnn", BASE + 0.5 * MS), result("lstm", BASE + 3.5 * MS),
+                   result("gru", BASE + 8 * MS))  # fmt: skip
+    findings = gate(base, cur, TIME_ONLY)
+    t = by(findings, "time")
+    assert t["gru"].p_value == pytest.approx(P_SEPARATED, rel=1e-12)
+    assert t["gru"].q_value == pytest.approx(3 * P_SEPARATED, rel=1e-12)
+    assert t["lstm"].q_value == pytest.approx(3 / 2 * P_U54, rel=1e-12)
+    assert [t[c].verdict for c in ("rnn", "lstm", "gru")] == ["unchanged", "regression", "regression"]
+    assert failed(findings)
+
+
+def test_improvement_and_threshold(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn"), result("lstm"))
+    cur = make_run(tmp_path / "b", result("rnn", BASE - 5.5 * MS), result("lstm", BASE + 8 * MS))
+    t = by(gate(base, cur, TIME_ONLY), "time")
+    assert t["rnn"].p_value == pytest.approx(P_U61, rel=1e-12)
+    assert t["rnn"].verdict == "improvement" and t["lstm"].verdict == "regression"
+    assert t["lstm"].change == pytest.approx(21.5 / 13.5 - 1)
+    loose = by(gate(base, cur, parse_rules(["time:median:60%"])), "time")
+    assert loose["lstm"].verdict == "unchanged" and loose["rnn"].verdict == "unchanged"
+
+
+# --- time: --normalize rnn -------------------------------------------------------------------------
+
+
+def test_normalize_rnn_cancels_a_uniformly_slower_machine(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn", BASE * 0.5), result("lstm"), result("gru", BASE[:5]))
+    cur = make_run(tmp_path / "b", result("rnn", BASE), result("lstm", BASE * 2), result("gru", BASE[:5] * 2))
+    assert [f.verdict for f in gate(base, cur, TIME_ONLY, "none")] == ["regression"] * 3
+    findings = gate(base, cur, TIME_ONLY, "rnn")
+    t = by(findings, "time")
+    assert t["rnn"].verdict == "skipped" and t["rnn"].note == "the RNN reference of --normalize rnn"
+    assert t["lstm"].verdict == "unchanged" and t["lstm"].change == pytest.approx(0.0)
+    assert t["lstm"].baseline == pytest.approx(2.0) and t["lstm"].note == "x RNN sibling"
+    assert t["gru"].baseline == pytest.approx(12.0 / 6.75)  # 5 rounds over the sibling's 8-round median
+    assert t["lstm"].p_value == pytest.approx(1.0) and not failed(findings)
+
+
+def test_normalize_rnn_catches_one_slower_cell(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn"), result("lstm"), result("gru"))
+    cur = make_run(tmp_path / "b", result("rnn", BASE * 1.2), result("lstm", BASE * 1.2 * 1.5),
+                   result("gru", BASE * 1.2))  # fmt: skip
+    t = by(gate(base, cur, TIME_ONLY, "rnn"), "time")
+    assert t["lstm"].verdict == "regression" and t["lstm"].change == pytest.approx(0.5)
+    assert t["lstm"].p_value == pytest.approx(P_U61, rel=1e-12)  # 1.5 x BASE against BASE, both over 13.5 ms
+    assert t["gru"].verdict == "unchanged"
+
+
+def test_normalize_rnn_without_a_timed_sibling_skips(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn"), result("lstm"))
+    cur = make_run(tmp_path / "b", result("rnn", [], status="failed"), result("lstm", BASE * 3))
+    findings = gate(base, cur, TIME_ONLY, "rnn")
+    t = by(findings, "time")
+    assert set(t) == {"lstm"}  # the failed RNN trial is judged by status, not time
+    assert t["lstm"].verdict == "skipped" and t["lstm"].note == "no timed RNN sibling in the current run"
+    assert by(findings, "status")["rnn"].verdict == "regression"
+
+
+# --- quality -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "before, after, verdict",
+    [
+        (5, 8, "regression"),  # +3 epochs, +60%
+        (5, 7, "unchanged"),  # +2 epochs is not more than 2
+        (20, 23, "unchanged"),  # +3 epochs but only +15%
+        (20, 25, "regression"),  # +5 epochs, +25%
+        (5, None, "regression"),  # converged in the baseline, not now
+        (None, None, "unchanged"),
+        (None, 6, "improvement"),
+        (10, 6, "improvement"),
+    ],
+)
+def test_convergence_epoch(tmp_path: Path, before, after, verdict):
+    base = make_run(tmp_path / "a", result("lstm", conv=before, epochs=30))
+    cur = make_run(tmp_path / "b", result("lstm", conv=after, epochs=30))
+    (f,) = gate(base, cur, parse_rules(["convergence_epoch:+2:20%"]))
+    assert f.metric == "convergence_epoch" and f.verdict == verdict
+    if before == 5 and after is None:
+        assert f.note == "converged at epoch 5 in the baseline, not now"
+
+
+@pytest.mark.parametrize(
+    "rule, after, verdict",
+    [
+        ("final_loss:20%", 0.125, "regression"),
+        ("final_loss:20%", 0.115, "unchanged"),
+        ("final_loss:20%", 0.075, "improvement"),
+        ("final_loss:+0.05", 0.125, "unchanged"),
+        ("final_loss:+0.01:20%", 0.125, "regression"),
+    ],
+)
+def test_final_loss(tmp_path: Path, rule, after, verdict):
+    base = make_run(tmp_path / "a", result("gru", loss=0.1))
+    cur = make_run(tmp_path / "b", result("gru", loss=after))
+    (f,) = gate(base, cur, parse_rules([rule]))
+    assert (f.metric, f.verdict) == ("final_loss", verdict)
+    assert f.baseline == pytest.approx(0.1) and f.change == pytest.approx(after / 0.1 - 1)
+
+
+def test_status_changes(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn"), result("lstm"), result("gru", [], status="failed"))
+    cur = make_run(tmp_path / "b", result("rnn"), result("lstm", [], conv=None, loss=float("nan"),
+                   status="diverged"), result("gru"))  # fmt: skip
+    findings = gate(base, cur, parse_rules(DEFAULT_RULES))
+    s = by(findings, "status")
+    assert s["lstm"].verdict == "regression" and s["lstm"].note.startswith("ok -> diverged")
+    assert s["gru"].verdict == "improvement" and s["gru"].note == "failed -> ok"
+    assert {f.label.split("-")[1] for f in findings if f.metric != "status"} == {"rnn"}
+    assert failed(findings)
+
+
+def test_identical_runs_pass(tmp_path: Path):
+    trials = [result("rnn"), result("lstm", conv=None), result("gru", loss=0.3)]
+    base, cur = make_run(tmp_path / "a", *trials), make_run(tmp_path / "b", *trials)
+    findings = gate(base, cur, parse_rules(DEFAULT_RULES), "rnn")
+    assert not failed(findings) and {f.verdict for f in findings} <= {"unchanged", "skipped"}
+
+
+# --- bad input ---------------------------------------------------------------------------------------
+
+
+def test_no_trials_in_common(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn", seed=0))
+    cur = make_run(tmp_path / "b", result("rnn", seed=1))
+    with pytest.raises(BenchError, match=r"no trials in common between .*a \(1 trials\) and .*b \(1\)"):
+        gate(base, cur, TIME_ONLY)
+
+
+@pytest.mark.parametrize(
+    "normalize, fdr, message", [("rn", 0.05, "unknown mode 'rn'"), ("rnn", 1.0, "between 0 and 1")]
+)
+def test_gate_arguments(tmp_path: Path, normalize, fdr, message):
+    run = make_run(tmp_path / "a", result("rnn"))
+    with pytest.raises(BenchError, match=message):
+        gate(run, run, TIME_ONLY, normalize, fdr)
+
+
+def test_trial_ids_that_look_like_numbers_still_match(tmp_path: Path):
+    for name in ("a", "b"):
+        make_run(tmp_path / name, result("rnn"), result("lstm"))
+        for f in ("trials.csv", "samples.jsonl"):
+            path = tmp_path / name / f
+            text = path.read_text().replace(Trial(cell="lstm").trial_id, "000000001234")
+            path.write_text(text.replace(Trial(cell="rnn").trial_id, "1e5678901234"))
+    t = by(gate(load_run(tmp_path / "a"), load_run(tmp_path / "b"), TIME_ONLY), "time")
+    assert t["lstm"].trial_id == "000000001234" and t["lstm"].verdict == "unchanged"
+    assert t["rnn"].trial_id == "1e5678901234" and t["rnn"].verdict == "unchanged"
+
+
+# --- CLI ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    make_run(tmp_path / "a", result("rnn"), result("lstm"), result("gru"))
+    make_run(tmp_path / "same", result("rnn"), result("lstm"), result("gru"))
+    make_run(tmp_path / "slow", result("rnn"), result("lstm", BASE + 8 * MS), result("gru", conv=None))
+    return tmp_path / "a", tmp_path / "same", tmp_path / "slow"
+
+
+def test_cli_pass_and_fail_with_reports(runs, tmp_path: Path):
+    a, same, slow = runs
+    ok = cli("gate", str(a), str(same))
+    assert ok.returncode == 0, ok.stderr
+    assert "PASS: 0 regressions, 0 improvements" in ok.stdout
+    bad = cli("gate", str(a), str(slow), "--json", str(tmp_path / "v.json"), "--markdown", str(tmp_path / "s.md"))
+    assert bad.returncode == 1, bad.stderr
+    assert "FAIL: 2 regressions, 0 improvements" in bad.stdout and "hello-lstm-fused" in bad.stdout
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    assert verdict["verdict"] == "fail" and verdict["schema_version"] == SCHEMA_VERSION
+    assert verdict["counts"]["time"] == {"regression": 1, "improvement": 0, "unchanged": 2, "skipped": 0}
+    lstm = next(f for f in verdict["findings"] if f["metric"] == "time" and "-lstm-" in f["label"])
+    assert lstm["p_value"] == pytest.approx(P_SEPARATED) and lstm["verdict"] == "regression"
+    conv = next(f for f in verdict["findings"] if f["metric"] == "convergence_epoch" and "-gru-" in f["label"])
+    assert conv["current"] is None and conv["verdict"] == "regression"
+    md = (tmp_path / "s.md").read_text()
+    assert md.startswith("## rnnbench gate: FAIL: 2 regressions") and "| time | 1 | 0 | 2 | 0 |" in md
+
+
+def test_cli_normalize_rnn_and_custom_rules(runs):
+    a, _, slow = runs
+    proc = cli("gate", str(a), str(slow), "--normalize", "rnn", "--rules", "time:median:100%")
+    assert proc.returncode == 0, proc.stderr
+    assert "convergence_epoch" not in proc.stdout and "skipped" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rules", "time:mean:10%"], "error: rule 'time:mean:10%': write time:median:P%"),
+        (["--fdr", "0"], "error: --fdr: 0.0 must be between 0 and 1"),
+        (["--json", "/nonexistent/dir/v.json"], "error: --json: folder '/nonexistent/dir' does not exist"),
+    ],
+)
+def test_cli_bad_arguments(runs, args, message):
+    a, same, _ = runs
+    proc = cli("gate", str(a), str(same), *args)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_cli_bad_folders(runs, tmp_path: Path):
+    a, _, _ = runs
+    missing = cli("gate", str(a), str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "error: results folder" in missing.stderr and "not found" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = cli("gate", str(tmp_path / "empty"), str(a))
+    assert empty.returncode == 2 and "no trials.csv" in empty.stderr
+    old = tmp_path / "old"
+    make_run(old, result("rnn"))
+    (old / "trials.csv").write_text((old / "trials.csv").read_text().replace("\n1,", "\n99,"))
+    schema = cli("gate", str(a), str(old))
+    assert schema.returncode == 2 and "schema_version [99] is not 1" in schema.stderr
+    other = tmp_path / "other"
+    make_run(other, result("rnn", seed=7))
+    disjoint = cli("gate", str(a), str(other))
+    assert disjoint.returncode == 2 and "error: no trials in common" in disjoint.stderr
+    usage = cli("gate", str(a), str(other), "--normalize", "cells")
+    assert usage.returncode == 2 and "invalid choice: 'cells'" in usage.stderr
+
+
+def test_cli_help_lists_defaults():
+    proc = cli("gate", "--help")
+    assert proc.returncode == 0
+    for text in ("--normalize {none,rnn}", "(default: none)", "(default: 0.05)", "time:median:10%"):
+        assert text in " ".join(proc.stdout.split())
