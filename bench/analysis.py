@@ -24,7 +24,8 @@ def with_sibling_ratios(trials: pd.DataFrame) -> pd.DataFrame:
             "convergence_epoch": "_rnn_conv",
         }
     )
-    stale = [c for c in out.columns if c.endswith("_vs_rnn") or c == "launch_overhead_fraction"]
+    derived = ("time_ratio_vs_rnn", "params_ratio_vs_rnn", "convergence_ratio_vs_rnn", "launch_overhead_fraction")
+    stale = [c for c in out.columns if c in derived]
     merged = out.drop(columns=stale).merge(base, on=keys, how="left")
     merged["time_ratio_vs_rnn"] = _ratio(merged["time_per_step_median_s"], merged["_rnn_time"])
     merged["params_ratio_vs_rnn"] = _ratio(merged["params"], merged["_rnn_params"])

@@ -11,8 +11,9 @@ Rules are short strings in the manner of pytest-benchmark's `--benchmark-compare
 
 A quality rule with two limits fires only when both are exceeded. Improvements are found the same way,
 mirrored. A trial that ran in one run but failed, diverged or was skipped in the other is always a finding.
-Under normalize 'rnn' every round is first divided by the median of the trial's RNN sibling in the same
-run, so a machine that is uniformly faster or slower cancels out (see `time_samples`).
+Under normalize 'rnn' every round is first divided by the RNN sibling's time in the same run (the
+interleaved reference round where the runner timed one, else the sibling trial's median), so a machine
+that is uniformly faster or slower cancels out (see `time_samples`).
 """
 
 from __future__ import annotations
@@ -157,15 +158,26 @@ def rnn_siblings(trials: pd.DataFrame) -> dict[str, str]:
 
 
 def time_samples(run: Run, normalize: str = "none") -> dict[str, np.ndarray]:
-    """Raw per-round step times by trial_id: seconds, or under 'rnn' each round divided by the median of the
-    RNN sibling's rounds in the same run (so the two need not have the same number of rounds). Under 'rnn'
-    the RNN trials themselves, and trials whose sibling was not timed, are left out."""
+    """Raw per-round step times by trial_id: seconds, or under 'rnn' relative to the RNN sibling.
+
+    Under 'rnn', a trial that timed its RNN sibling's step interleaved with its own rounds (the runner
+    does for eager LSTM/GRU trials) gives per-round ratios, round i over reference round i: drift of the
+    machine during the trial cancels. Otherwise each round is divided by the median of the RNN sibling
+    trial's rounds in the same run. RNN trials themselves, and trials with neither, are left out."""
     samples = {str(t): np.asarray(s, dtype=float) for t, s in run.samples().items() if len(s)}
     if normalize == "none":
         return samples
+    references = {str(t): np.asarray(r, dtype=float) for t, r in run.reference_samples().items()}
     siblings = rnn_siblings(run.trials[run.trials["status"].isin(TIMED)])
-    return {t: s / np.median(samples[siblings[t]]) for t, s in samples.items()
-            if siblings.get(t, t) != t and siblings[t] in samples}  # fmt: skip
+    out = {}
+    for t, s in samples.items():
+        if siblings.get(t, t) == t:
+            continue  # an RNN trial: the reference itself
+        if t in references and len(references[t]) == len(s):
+            out[t] = s / references[t]
+        elif siblings[t] in samples:
+            out[t] = s / np.median(samples[siblings[t]])
+    return out
 
 
 def _time_findings(

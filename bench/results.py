@@ -15,6 +15,7 @@ import dataclasses
 import io
 import json
 import os
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ OUTCOME_COLUMNS = (
     "time_per_step_median_s", "time_per_step_iqr_s", "time_per_step_min_s", "time_per_step_mean_s",
     "rounds", "warmup_rounds", "train_time_s", "time_to_converge_s", "steps_per_s", "samples_per_s",
     "tokens_per_s", "peak_mem_bytes", "flops_per_step", "gflops", "tflops", "peak_tflops", "peak_fraction",
-    "torch_threads", "compile_time_s", "shared_host", "worker",
+    "torch_threads", "compile_time_s", "shared_host", "worker", "rnn_reference_median_s", "interleaved_ratio_vs_rnn",
 )  # fmt: skip
 RATIO_COLUMNS = ("time_ratio_vs_rnn", "params_ratio_vs_rnn", "convergence_ratio_vs_rnn", "launch_overhead_fraction")
 TRIAL_COLUMNS = ("schema_version",) + AXES + OUTCOME_COLUMNS + RATIO_COLUMNS
@@ -91,8 +92,21 @@ def trial_row(result: TrialResult) -> dict:
         compile_time_s=result.compile_time_s,
         shared_host=result.shared_host,
         worker=result.worker,
+        **_interleaved(result),
     )
     return row
+
+
+def _interleaved(result: TrialResult) -> dict:
+    """Median of the RNN reference rounds, and the median of per-round ratios to them (see timing.time_step)."""
+    reference = result.timing_json.get("extra_info", {}).get("reference_data", [])
+    if not reference or len(reference) != len(result.samples):
+        return {"rnn_reference_median_s": None, "interleaved_ratio_vs_rnn": None}
+    ratios = sorted(s / r for s, r in zip(result.samples, reference, strict=True))
+    return {
+        "rnn_reference_median_s": statistics.median(reference),
+        "interleaved_ratio_vs_rnn": statistics.median(ratios),
+    }
 
 
 def curve_rows(result: TrialResult) -> list[dict]:
@@ -198,7 +212,8 @@ class RunWriter:
         if result.curve:
             _append(curves, _csv_text(CURVE_COLUMNS, curve_rows(result), header=not curves.exists()))
         if result.timing_json:
-            record = {**result.timing_json, "extra_info": {"trial_id": trial_id, "status": result.status}}
+            extra = {**result.timing_json.get("extra_info", {}), "trial_id": trial_id, "status": result.status}
+            record = {**result.timing_json, "extra_info": extra}
             record["params"] = dataclasses.asdict(result.trial)
             record["param"] = trial_id
             record["group"] = result.trial.task
@@ -255,6 +270,14 @@ class Run:
     def samples(self) -> dict[str, list[float]]:
         """Raw per-round step times (s) by trial_id, as pytest-benchmark recorded them."""
         return {b["extra_info"]["trial_id"]: b["stats"]["data"] for b in self.benchmarks}
+
+    def reference_samples(self) -> dict[str, list[float]]:
+        """The interleaved RNN reference's rounds (s) by trial_id, for trials that timed one."""
+        return {
+            b["extra_info"]["trial_id"]: b["extra_info"]["reference_data"]
+            for b in self.benchmarks
+            if b["extra_info"].get("reference_data")
+        }
 
 
 def load_run(run_dir: str | Path) -> Run:

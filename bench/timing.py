@@ -58,8 +58,19 @@ def plan_rounds(step_estimate_s: float, plan: TimingPlan) -> int:
     return max(plan.min_rounds, min(plan.max_rounds, rounds))
 
 
-def time_step(step: Callable[[], object], name: str, fullname: str, plan: TimingPlan) -> dict:
-    """Time `step` and return pytest-benchmark's benchmark record (stats plus raw `data` in s)."""
+def time_step(
+    step: Callable[[], object],
+    name: str,
+    fullname: str,
+    plan: TimingPlan,
+    reference: Callable[[], object] | None = None,
+) -> dict:
+    """Time `step` and return pytest-benchmark's benchmark record (stats plus raw `data` in s).
+
+    With `reference`, a reference step runs, timed by perf_counter, in pytest-benchmark's untimed
+    setup hook right before every round, so the two are interleaved round by round and share
+    whatever the machine was doing; its samples land in extra_info["reference_data"].
+    """
     start = time.perf_counter()
     for _ in range(2):
         step()  # calibration, also absorbs lazy initialisation
@@ -85,5 +96,17 @@ def time_step(step: Callable[[], object], name: str, fullname: str, plan: Timing
         cprofile_dump=None,
         group=None,
     )
-    fixture.pedantic(step, rounds=plan_rounds(estimate, plan), warmup_rounds=plan.warmup_rounds, iterations=1)
-    return fixture.stats.as_dict(include_data=True)
+    reference_data: list[float] = []
+
+    def time_reference() -> None:
+        start = time.perf_counter()
+        reference()
+        reference_data.append(time.perf_counter() - start)
+
+    rounds = plan_rounds(estimate, plan)
+    setup = time_reference if reference is not None else None
+    fixture.pedantic(step, setup=setup, rounds=rounds, warmup_rounds=plan.warmup_rounds, iterations=1)
+    record = fixture.stats.as_dict(include_data=True)
+    if reference is not None:
+        record["extra_info"] = {"reference_data": reference_data[plan.warmup_rounds :]}  # drop warm-up rounds
+    return record

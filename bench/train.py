@@ -171,7 +171,8 @@ def _run(trial: Trial, options: TrialOptions) -> TrialResult:
     if diverged:
         return TrialResult(trial, "diverged", error="loss became NaN or inf", **common)
     timed = with_slowdown(_synced(step, first, trial.device), options.slowdown.get(trial.cell, 0.0))
-    record = time_step(timed, trial.label(), f"{options.suite}::{trial.trial_id}", options.plan)
+    reference = _rnn_reference(trial, task, first, options)
+    record = time_step(timed, trial.label(), f"{options.suite}::{trial.trial_id}", options.plan, reference)
     converged = convergence_epoch([r.solved for r in curve]) is not None
     status = "ok" if converged or not task.learns else "not_converged"
     return TrialResult(
@@ -182,6 +183,18 @@ def _run(trial: Trial, options: TrialOptions) -> TrialResult:
         timing_json=record,
         **common,
     )
+
+
+def _rnn_reference(trial: Trial, task: Task, batch: Batch, options: TrialOptions) -> Callable[[], None] | None:
+    """The RNN sibling's training step (fresh weights: its speed does not depend on their values), to be
+    timed interleaved with this trial's rounds so machine drift cancels in the ratio. Eager mode only."""
+    if trial.cell == "rnn" or trial.mode != "eager":
+        return None
+    sibling = trial.replace(cell="rnn")
+    torch.manual_seed(trial.seed)
+    model, opt = build(sibling, task)
+    step = _synced(eager_step(model, opt, task, sibling), batch, trial.device)
+    return with_slowdown(step, options.slowdown.get("rnn", 0.0))  # a uniform slowdown slows it too
 
 
 def _to(batch: Batch, trial: Trial) -> Batch:

@@ -169,6 +169,25 @@ def test_normalize_rnn_catches_one_slower_cell(tmp_path: Path):
     assert t["gru"].verdict == "unchanged"
 
 
+def with_reference(r: TrialResult, reference) -> TrialResult:
+    timing = {**r.timing_json, "extra_info": {"reference_data": [float(x) for x in reference]}}
+    return TrialResult(r.trial, r.status, curve=r.curve, timing_json=timing)
+
+
+def test_normalize_rnn_prefers_the_interleaved_reference_round_by_round(tmp_path: Path):
+    # The current run's LSTM trial ran while the machine was 1.5x slower, whatever the RNN trial saw:
+    # its interleaved RNN reference rounds were slowed alike, so the per-round ratios are unchanged.
+    drift = 1.5
+    base = make_run(tmp_path / "a", result("rnn"), with_reference(result("lstm", BASE * 2), BASE))
+    cur = make_run(tmp_path / "b", result("rnn"), with_reference(result("lstm", BASE * 2 * drift), BASE * drift))
+    t = by(gate(base, cur, TIME_ONLY, "rnn"), "time")
+    assert t["lstm"].verdict == "unchanged" and t["lstm"].change == pytest.approx(0.0)
+    assert t["lstm"].p_value == pytest.approx(1.0)
+    # Against the RNN sibling trial's median instead (no reference kept), it would be a regression.
+    plain = make_run(tmp_path / "c", result("rnn"), result("lstm", BASE * 2 * drift))
+    assert by(gate(base, plain, TIME_ONLY, "rnn"), "time")["lstm"].verdict == "regression"
+
+
 def test_normalize_rnn_without_a_timed_sibling_skips(tmp_path: Path):
     base = make_run(tmp_path / "a", result("rnn"), result("lstm"))
     cur = make_run(tmp_path / "b", result("rnn", [], status="failed"), result("lstm", BASE * 3))
