@@ -30,7 +30,7 @@ Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class TrialOptions:
     plan: TimingPlan = TimingPlan()
     slowdown: dict[str, float] = field(default_factory=dict)  # cell -> extra fraction of each timed step
-    verbose: bool = False
+    on_epoch: Callable[[Trial, EpochRecord], None] | None = None  # e.g. the CLI's --verbose line
     suite: str = ""
     peaks: dict[str, float] = field(default_factory=dict)  # 'device/dtype' -> measured matmul TFLOP/s
     deterministic: bool = False  # torch.use_deterministic_algorithms for every trial
@@ -248,8 +248,8 @@ def _train(model, step: Step, task: Task, trial: Trial, gen, eval_set: Batch, op
                 train_time,
             )
         )
-        if options.verbose:
-            print(f"Predicted string: {score.predicted}, Epoch [{epoch}/{trial.max_epochs}] loss {score.loss:.3f}")
+        if options.on_epoch is not None:
+            options.on_epoch(trial, curve[-1])
         if lost:
             break
     return tuple(curve)

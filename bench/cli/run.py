@@ -182,7 +182,7 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
     options = TrialOptions(
         plan=TimingPlan(target_s=args.time_budget, warmup_rounds=args.warmup_rounds),
         slowdown=slowdown,
-        verbose=args.verbose,
+        on_epoch=print_epoch if args.verbose else None,
         suite=suite.name,
         peaks=peaks(calibration),
         deterministic=args.deterministic,
@@ -195,6 +195,11 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
     if summary.interrupted:
         return 130
     return 1 if summary.failed else 0
+
+
+def print_epoch(trial, record) -> None:
+    """The tutorial's per-epoch line (the loss is the held-out loss after this epoch's update)."""
+    print(f"Predicted string: {record.predicted}, Epoch [{record.epoch}/{trial.max_epochs}] loss {record.loss:.3f}")
 
 
 def _default_out(suite_name: str) -> Path:
