@@ -30,7 +30,7 @@ def env_info(suite_name: str, extra: dict) -> dict:
         "schema_version": SCHEMA_VERSION,
         "rnnbench_version": __version__,
         "suite": suite_name,
-        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "argv": sys.argv,
         "git_commit": git_commit(),
         "python": platform.python_version(),
@@ -64,6 +64,6 @@ def benchmark_meta() -> dict:
     return {
         "machine_info": pytest_benchmark_generate_machine_info(),
         "commit_info": get_commit_info("rnnbench"),
-        "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "datetime": datetime.datetime.now(datetime.UTC).isoformat(),
         "version": pb_version,
     }

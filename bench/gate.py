@@ -117,6 +117,21 @@ def gate(
             "trials match by trial_id, so both runs need the same suite and seeds"
         )
     findings = _status_findings(base.loc[common], cur.loc[common])
+    # A baseline trial the current run does not have (a sweep that crashed or was cut short) is a regression.
+    findings += [
+        Finding(
+            t,
+            label(base.loc[t]),
+            "status",
+            "regression",
+            math.nan,
+            math.nan,
+            math.nan,
+            note="missing in the current run",
+        )  # fmt: skip
+        for t in base.index
+        if t not in cur.index
+    ]
     ran = [t for t in common if base.at[t, "status"] in TIMED and cur.at[t, "status"] in TIMED]
     for rule in rules:
         if rule.metric == "time":

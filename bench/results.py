@@ -143,6 +143,11 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _empty(path: Path) -> bool:
+    """No file, or an empty one (a crash between creating and first writing it): write the header."""
+    return not path.exists() or path.stat().st_size == 0
+
+
 def _drop_torn_tail(path: Path) -> None:
     """Remove a last line without its newline (a write cut by a crash)."""
     if not path.exists():
@@ -184,11 +189,11 @@ class RunWriter:
         for name in (TRIALS, CURVES, SAMPLES):
             _drop_torn_tail(self.dir / name)
         existing = self.dir / TRIALS
-        if existing.exists():
+        if not _empty(existing):
             check_schema(existing, pd.read_csv(existing, usecols=["schema_version"]))
         done = self._completed()
         curves = self.dir / CURVES
-        if curves.exists():
+        if not _empty(curves):
             lines = curves.read_text().splitlines(keepends=True)
             keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",")[1] in done]
             if len(keep) != len(lines):
@@ -200,7 +205,7 @@ class RunWriter:
 
     def _completed(self) -> set[str]:
         path = self.dir / TRIALS
-        if not path.exists():
+        if _empty(path):
             return set()
         return set(pd.read_csv(path, usecols=["trial_id"], dtype=str)["trial_id"])
 
@@ -210,7 +215,7 @@ class RunWriter:
             return
         curves = self.dir / CURVES
         if result.curve:
-            _append(curves, _csv_text(CURVE_COLUMNS, curve_rows(result), header=not curves.exists()))
+            _append(curves, _csv_text(CURVE_COLUMNS, curve_rows(result), header=_empty(curves)))
         if result.timing_json:
             extra = {**result.timing_json.get("extra_info", {}), "trial_id": trial_id, "status": result.status}
             record = {**result.timing_json, "extra_info": extra}
@@ -221,7 +226,7 @@ class RunWriter:
             self._benchmarks.append(record)
             self._write_benchmark()
         trials = self.dir / TRIALS
-        _append(trials, _csv_text(TRIAL_COLUMNS, [trial_row(result)], header=not trials.exists()))
+        _append(trials, _csv_text(TRIAL_COLUMNS, [trial_row(result)], header=_empty(trials)))
         self.done.add(trial_id)
 
     def _write_benchmark(self) -> None:
@@ -233,7 +238,7 @@ class RunWriter:
         from bench.analysis import with_sibling_ratios
 
         path = self.dir / TRIALS
-        if not path.exists():
+        if _empty(path):
             return pd.DataFrame(columns=TRIAL_COLUMNS)
         table = with_sibling_ratios(pd.read_csv(path, dtype={"trial_id": str}))
         write_atomic(path, table.to_csv(index=False, columns=list(TRIAL_COLUMNS), lineterminator="\n"))

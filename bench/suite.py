@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from bench.errors import BenchError
 from bench.trial import AXES, AXIS_FIELDS, Trial
@@ -65,6 +65,8 @@ def check_value(name: str, value: object) -> str:
             return f"unknown {name} {value!r}; choose one of: {', '.join(choices)}"
         return ""
     minimum = f.metadata["min"]
+    if not math.isfinite(value):
+        return f"{value!r} is not a finite number"
     if minimum is not None and value < minimum:
         return f"{value!r} must be >= {minimum:g}"
     if name == "lr" and value <= 0:
@@ -123,8 +125,9 @@ def _seeds(path: str, raw: object) -> list[int]:
     raise BenchError(f"{path}: field 'seeds': {raw!r} is not a positive count or a list of seeds >= 0")
 
 
-def _excluded(config: dict, excludes: list[dict[str, list]]) -> bool:
-    return any(all(config.get(k, getattr(Trial, k)) in vs for k, vs in ex.items()) for ex in excludes)
+def _excluded(trial: Trial, excludes: list[dict[str, list]]) -> bool:
+    """Matched on the final trial: after seeds are set and the task has pinned its axes."""
+    return any(all(getattr(trial, k) in vs for k, vs in ex.items()) for ex in excludes)
 
 
 def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
@@ -132,7 +135,10 @@ def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"suite file {str(path)!r} not found")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"{path}: cannot be read as UTF-8 text: {e}") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -160,7 +166,7 @@ def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
     default_seeds = _seeds(where, doc["seeds"]) if "seeds" in doc else [0]
     trials = _expand(where, configs, excludes, default_seeds, seeds)
     name = doc.get("name", path.stem)
-    if not isinstance(name, str) or not name or "/" in name:
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise BenchError(f"{where}: field 'name': {name!r} is not a non-empty name without '/'")
     return Suite(name, str(doc.get("description", "")), str(path), tuple(trials), text)
 
@@ -173,12 +179,12 @@ def _expand(
 
     trials: dict[str, Trial] = {}
     for config in configs:
-        if _excluded(config, excludes):
-            continue
         for seed in override or ([config["seed"]] if "seed" in config else default_seeds):
             trial = Trial(**{**config, "seed": seed})
             task = TASKS.get(trial.task)()
             trial = task.normalize(trial)
+            if _excluded(trial, excludes):
+                continue
             problem = task.check(trial)
             if problem:
                 raise BenchError(f"{where}: trial {trial.label()}: {problem}")

@@ -23,6 +23,7 @@ from bench.timing import TimingPlan, time_step, with_slowdown
 from bench.trial import EpochRecord, Trial, TrialResult
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
+DEFAULT_THREADS = torch.get_num_threads()  # torch's own default in this process, for threads = 0
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -144,8 +145,8 @@ def _run(trial: Trial, options: TrialOptions) -> TrialResult:
         raise ValueError(problem)
     if options.deterministic:
         set_deterministic()
-    if trial.device == "cpu" and trial.threads:
-        torch.set_num_threads(trial.threads)
+    if trial.device == "cpu":  # every cpu trial sets it: a previous trial's count must not carry over
+        torch.set_num_threads(trial.threads or DEFAULT_THREADS)
     threads = torch.get_num_threads()
     torch.manual_seed(trial.seed)
     data_gen = torch.Generator().manual_seed(trial.seed * 7919 + 1)
@@ -171,7 +172,10 @@ def _run(trial: Trial, options: TrialOptions) -> TrialResult:
     if diverged:
         return TrialResult(trial, "diverged", error="loss became NaN or inf", **common)
     timed = with_slowdown(_synced(step, first, trial.device), options.slowdown.get(trial.cell, 0.0))
-    reference = _rnn_reference(trial, task, first, options)
+    try:
+        reference = _rnn_reference(trial, task, first, options)
+    except Exception:  # e.g. no memory left for a second model: time the trial without its reference
+        reference = None
     record = time_step(timed, trial.label(), f"{options.suite}::{trial.trial_id}", options.plan, reference)
     converged = convergence_epoch([r.solved for r in curve]) is not None
     status = "ok" if converged or not task.learns else "not_converged"

@@ -76,6 +76,16 @@ def test_show_and_rerun_resumes(tiny_run):
     assert len(pd.read_csv(out / "trials.csv")) == 3
 
 
+def test_out_folder_of_another_suite_is_refused(tiny_run, tmp_path: Path):
+    _, out = tiny_run
+    other = write(tmp_path / "other.toml", TINY.replace('name = "tiny"', 'name = "other"'))
+    before = (out / "trials.csv").read_text()
+    proc = cli("run", str(other), "--out", str(out), "--no-progress")
+    assert proc.returncode == 2
+    assert "holds a run of suite 'tiny', not 'other'" in proc.stderr
+    assert (out / "trials.csv").read_text() == before
+
+
 def test_dry_run_lists_and_writes_nothing(tmp_path: Path):
     suite = write(tmp_path / "tiny.toml", TINY)
     proc = cli("run", str(suite), "--dry-run", cwd=tmp_path)
@@ -146,7 +156,8 @@ def test_ctrl_c_saves_complete_trials_and_says_how_to_resume(tmp_path: Path):
     suite, out, proc = _interrupt(tmp_path, signal.SIGINT, 2)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert f"resume with: rnnbench run {suite} --out {out}" in stderr
+    # the resume command keeps every option of the interrupted one
+    assert f"resume with: rnnbench run {suite} --time-budget 0.05 --no-progress --out {out}" in stderr
     trials = pd.read_csv(out / "trials.csv")
     assert 2 <= len(trials) < 12 and trials["trial_id"].is_unique
 

@@ -367,3 +367,12 @@ def test_cli_help_lists_defaults():
     assert proc.returncode == 0
     for text in ("--normalize {none,rnn}", "(default: none)", "(default: 0.05)", "time:median:10%"):
         assert text in " ".join(proc.stdout.split())
+
+
+def test_a_trial_missing_from_the_current_run_is_a_regression(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn"), result("lstm"), result("gru"))
+    cur = make_run(tmp_path / "b", result("rnn"))
+    findings = gate(base, cur, TIME_ONLY, "none")
+    status = by(findings, "status")
+    assert set(status) == {"lstm", "gru"} and status["lstm"].note == "missing in the current run"
+    assert failed(findings)

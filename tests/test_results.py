@@ -103,3 +103,14 @@ def test_load_run_bad_inputs(tmp_path: Path):
     (tmp_path / "trials.csv").write_text("a,b\n1,2\n")
     with pytest.raises(BenchError, match="missing columns"):
         load_run(tmp_path)
+
+
+def test_empty_files_left_by_a_crash_are_treated_as_absent(tmp_path: Path):
+    (tmp_path / "trials.csv").write_text("")
+    (tmp_path / "curves.csv").write_text("")
+    w = writer(tmp_path)
+    assert w.done == set()
+    w.append(result("rnn", 0.001, 2, 100))
+    w.finalize()
+    run = load_run(tmp_path)
+    assert len(run.trials) == 1 and list(run.curves.columns) == list(CURVE_COLUMNS)

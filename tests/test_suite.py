@@ -82,8 +82,11 @@ def test_repo_suites_parse():
         ("seeds = -1", ["field 'seeds'", "-1"]),
         ('[[grid]]\ntask = "hello"\nhead = "none"\nhidden = 8', ["hidden must be 4"]),
         ('[[grid]]\ntask = "adding"\nseq_len = 1', ["seq_len >= 2"]),
-        ('[[around]]\ncentre = { hidden = 8 }\nvari = { hidden = [4] }', ["unknown key 'vari'"]),
+        ("[[around]]\ncentre = { hidden = 8 }\nvari = { hidden = [4] }", ["unknown key 'vari'"]),
         ('[[exclude]]\ncel = "rnn"', ["[[exclude]] #1", "unknown key 'cel'"]),
+        ("lr = nan", ["field 'lr'", "nan is not a finite number"]),
+        ("clip = inf", ["field 'clip'", "inf is not a finite number"]),
+        ('name = ".."', ["field 'name'"]),
         ("hidden = [8", ["not valid TOML"]),
     ],
 )
@@ -129,3 +132,19 @@ def test_cli_missing_suite_file(tmp_path: Path):
     assert proc.returncode == 2
     assert "error: suite file 'missing.toml' not found" in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_exclude_matches_the_final_trial_seed_and_pinned_axes(tmp_path: Path):
+    text = 'seeds = [0, 1, 2]\ntask = "hello"\ncell = ["rnn", "gru"]\n[[exclude]]\ncell = "gru"\nseed = 0\n'
+    trials = parse_suite(write(tmp_path / "x.toml", text)).trials
+    assert sorted((t.cell, t.seed) for t in trials) == [("gru", 1), ("gru", 2), ("rnn", 0), ("rnn", 1), ("rnn", 2)]
+    pinned = 'task = "hello"\nseq_len = 50\n[[exclude]]\nseq_len = 5\n'  # hello pins seq_len to 5
+    with pytest.raises(BenchError, match="no trials"):
+        parse_suite(write(tmp_path / "y.toml", pinned))
+
+
+def test_non_utf8_suite_is_a_clear_error(tmp_path: Path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'name = "x"\n# caf\xe9\n')
+    with pytest.raises(BenchError, match="cannot be read as UTF-8"):
+        parse_suite(path)

@@ -98,3 +98,10 @@ def test_compile_mode_on_cpu_records_compile_time_apart():
     assert r.compile_time_s > 0
     # Compilation happened before timing: no timed round is anywhere near the compile time.
     assert max(r.samples) < r.compile_time_s
+
+
+def test_threads_do_not_carry_over_between_trials():
+    one = run_trial(HELLO3.replace(threads=1, max_epochs=1), FAST)
+    default = run_trial(HELLO3.replace(threads=0, max_epochs=1), FAST)
+    assert one.torch_threads == 1
+    assert default.torch_threads == train.DEFAULT_THREADS

@@ -25,10 +25,12 @@ from bench.trial import Trial
 
 CONFIGS = {
     "hello toy (H=8, L=2, T=5, B=1)": Trial(cell="lstm", encoding="embedding", hidden=8, layers=2),
-    "H=128, T=50, B=32": Trial(task="synthetic", encoding="dense", cell="lstm", hidden=128, seq_len=50, batch=32,
-                               input_size=32),  # fmt: skip
-    "H=256, L=2, T=100, B=32": Trial(task="synthetic", encoding="dense", cell="lstm", hidden=256, layers=2,
-                                     seq_len=100, batch=32, input_size=128),  # fmt: skip
+    "H=128, T=50, B=32": Trial(
+        task="synthetic", encoding="dense", cell="lstm", hidden=128, seq_len=50, batch=32, input_size=32
+    ),  # fmt: skip
+    "H=256, L=2, T=100, B=32": Trial(
+        task="synthetic", encoding="dense", cell="lstm", hidden=256, layers=2, seq_len=100, batch=32, input_size=128
+    ),  # fmt: skip
 }
 
 

@@ -53,9 +53,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--normalize",
         choices=NORMALIZE,
         default="none",
-        help="rnn: divide each trial's step times by its RNN sibling's median in the same run, so a uniformly "
-        "faster or slower machine cancels out (recommended on shared CI runners; RNN trials are then not "
-        "time-gated); none: compare seconds (only on the same quiet machine)",
+        help="rnn: divide each round of a trial by its RNN sibling's step timed interleaved with it (else by the "
+        "RNN sibling trial's median in the same run), so a faster, slower or busy machine cancels out "
+        "(recommended on shared CI runners; RNN trials are then not time-gated); none: compare seconds "
+        "(only on the same quiet machine)",
     )
     p.add_argument(
         "--fdr",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -73,7 +75,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="with --executor dask: LocalCluster worker processes (default 1); with --scheduler: wait up to "
+        help="with --executor dask: LocalCluster worker processes (none given: 1); with --scheduler: wait up to "
         "60 s for N workers to join",
     )
     p.add_argument(
@@ -165,6 +167,7 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
     from bench.train import TrialOptions
 
     out = Path(args.out) if args.out else _default_out(suite.name)
+    _check_same_suite(out, suite.name)
     executor = local_executor
     extra = {"inject_slowdown": slowdown, "executor": args.executor, "suite_path": suite.path}
     if args.executor == "dask":
@@ -190,7 +193,8 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
     print(f"rnnbench: {len(suite.trials)} trials of suite {suite.name!r} -> {out}", file=sys.stderr)
     summary = run_sweep(suite, out, env_info(suite.name, extra), benchmark_meta(), options, executor,
                         progress=not args.no_progress)  # fmt: skip
-    _link_latest(out)
+    if not args.out:  # only runs in the default place are "the latest" of their suite
+        _link_latest(out)
     _print_summary(summary, args)
     if summary.interrupted:
         return 130
@@ -202,8 +206,20 @@ def print_epoch(trial, record) -> None:
     print(f"Predicted string: {record.predicted}, Epoch [{record.epoch}/{trial.max_epochs}] loss {record.loss:.3f}")
 
 
+def _check_same_suite(out: Path, name: str) -> None:
+    """Resuming into a folder that holds another suite's run would mix the two: refuse before any work."""
+    env = out / "env.json"
+    if env.exists():
+        previous = json.loads(env.read_text()).get("suite")
+        if previous != name:
+            raise BenchError(
+                f"--out: {str(out)!r} holds a run of suite {previous!r}, not {name!r}; resume it with its own "
+                f"suite, or choose another --out"
+            )
+
+
 def _default_out(suite_name: str) -> Path:
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     return Path(DEFAULT_RESULTS) / suite_name / stamp
 
 
@@ -221,6 +237,19 @@ def _link_latest(out: Path) -> None:
         pass
 
 
+def resume_command(out: Path) -> str:
+    """This invocation's command line with --out pointing at `out`, so every other option is kept."""
+    argv = list(sys.argv[1:])
+    for i, arg in enumerate(argv):
+        if arg == "--out" and i + 1 < len(argv):
+            del argv[i : i + 2]
+            break
+        if arg.startswith("--out="):
+            del argv[i]
+            break
+    return shlex.join(["rnnbench", *argv, "--out", str(out)])
+
+
 def _print_summary(summary, args: argparse.Namespace) -> None:
     ran = sum(summary.counts.values())
     print(f"\n{ran} trials run, {summary.already_done} already complete, in {summary.wall_s:.1f} s "
@@ -229,5 +258,6 @@ def _print_summary(summary, args: argparse.Namespace) -> None:
         if summary.counts[status]:
             print(f"  {status:14s} {summary.counts[status]}", file=sys.stderr)
     if summary.interrupted:
-        print(f"interrupted: complete trials are saved; resume with: rnnbench run {args.suite} "
-              f"--out {summary.out_dir}", file=sys.stderr)  # fmt: skip
+        print(
+            f"interrupted: complete trials are saved; resume with: {resume_command(summary.out_dir)}", file=sys.stderr
+        )
