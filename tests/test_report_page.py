@@ -84,7 +84,8 @@ def test_heatmap_axes_option():
 def test_one_value_per_axis_leaves_plots_out(tmp_path):
     page = render_report([variant(tmp_path, lambda t: t[t["task"] == "hello"])])
     for axis, value in (("hidden", 8), ("layers", 1), ("seq_len", 5), ("batch", 1)):
-        assert f"Time per step against {axis}: only one value ({value}) in the results" in page
+        expected = f"Time per step against {axis}: only one value ({value}) among trials that differ in {axis} alone"
+        assert expected in page
         assert f"Cost ratio against {axis}: only one value ({value})" in page
     assert "Ratio heatmap over hidden x seq_len: needs two values or more" in page
     assert "GFLOP/s against hidden: only one value (8)" in page

@@ -183,7 +183,7 @@ def _sweep_problem(points: pd.DataFrame, axis: str) -> str:
         return "no timed trials."
     values = sorted(points[axis].unique().tolist())
     if len(values) < 2:
-        return f"only one value ({values[0]}) in the results, nothing to plot."
+        return f"only one value ({values[0]}) among trials that differ in {axis} alone, nothing to plot."
     return ""
 
 
