@@ -9,37 +9,42 @@ from bench.trial import AXES
 
 # A trial's RNN sibling has the same value on every axis but `cell`.
 SIBLING_KEYS = [a for a in AXES if a != "cell"]
+TIMED = ("ok", "not_converged")  # statuses that have a training curve and timing samples
+DERIVED = ("time_ratio_vs_rnn", "params_ratio_vs_rnn", "convergence_ratio_vs_rnn", "launch_overhead_fraction")
+
+
+def rnn_siblings(trials: pd.DataFrame) -> dict[str, str]:
+    """trial_id -> the trial_id of its timed RNN sibling in `trials` (an RNN trial maps to itself)."""
+    table = trials.assign(trial_id=trials["trial_id"].astype(str))
+    keys = [k for k in SIBLING_KEYS if k in table.columns]
+    rnn = table[(table["cell"] == "rnn") & table["status"].isin(TIMED)].drop_duplicates(keys)
+    merged = table[keys + ["trial_id"]].merge(
+        rnn[keys + ["trial_id"]].rename(columns={"trial_id": "rnn_id"}), on=keys, how="left"
+    )
+    return {t: r for t, r in zip(merged["trial_id"], merged["rnn_id"], strict=True) if isinstance(r, str)}
 
 
 def with_sibling_ratios(trials: pd.DataFrame) -> pd.DataFrame:
     """Add time/params/convergence ratios vs the RNN sibling; NaN where it did not run or converge."""
-    out = trials.copy()
-    keys = [k for k in SIBLING_KEYS if k in out.columns]
-    rnn = out[out["cell"] == "rnn"]
-    rnn = rnn[rnn["status"].isin(["ok", "not_converged"])].drop_duplicates(keys)
-    base = rnn[keys + ["time_per_step_median_s", "params", "convergence_epoch"]].rename(
-        columns={
-            "time_per_step_median_s": "_rnn_time",
-            "params": "_rnn_params",
-            "convergence_epoch": "_rnn_conv",
-        }
-    )
-    derived = ("time_ratio_vs_rnn", "params_ratio_vs_rnn", "convergence_ratio_vs_rnn", "launch_overhead_fraction")
-    stale = [c for c in out.columns if c in derived]
-    merged = out.drop(columns=stale).merge(base, on=keys, how="left")
-    merged["time_ratio_vs_rnn"] = _ratio(merged["time_per_step_median_s"], merged["_rnn_time"])
-    merged["params_ratio_vs_rnn"] = _ratio(merged["params"], merged["_rnn_params"])
-    merged["convergence_ratio_vs_rnn"] = _ratio(merged["convergence_epoch"], merged["_rnn_conv"])
-    merged.index = out.index
-    merged = merged.drop(columns=["_rnn_time", "_rnn_params", "_rnn_conv"])
-    merged["launch_overhead_fraction"] = launch_overhead_fraction(merged)
-    return merged
+    out = trials.drop(columns=[c for c in trials.columns if c in DERIVED])
+    ids = out["trial_id"].astype(str)
+    by_id = out.assign(trial_id=ids).drop_duplicates("trial_id").set_index("trial_id")
+    sibling = ids.map(rnn_siblings(out))
+
+    def of_sibling(column: str) -> pd.Series:
+        return sibling.map(by_id[column])
+
+    out["time_ratio_vs_rnn"] = _ratio(out["time_per_step_median_s"], of_sibling("time_per_step_median_s"))
+    out["params_ratio_vs_rnn"] = _ratio(out["params"], of_sibling("params"))
+    out["convergence_ratio_vs_rnn"] = _ratio(out["convergence_epoch"], of_sibling("convergence_epoch"))
+    out["launch_overhead_fraction"] = launch_overhead_fraction(out)
+    return out
 
 
 def launch_overhead_fraction(trials: pd.DataFrame) -> pd.Series:
     """1 - graphed time / eager time, on both rows of every config that ran in both modes."""
     keys = [a for a in AXES if a != "mode" and a in trials.columns]
-    timed = trials[trials["status"].isin(["ok", "not_converged"])]
+    timed = trials[trials["status"].isin(TIMED)]
     eager = timed[timed["mode"] == "eager"].drop_duplicates(keys).set_index(keys)["time_per_step_median_s"]
     graph = timed[timed["mode"] == "graph"].drop_duplicates(keys).set_index(keys)["time_per_step_median_s"]
     fraction = (1.0 - graph / eager).dropna()

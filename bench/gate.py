@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control, mannwhitneyu
 
-from bench.analysis import SIBLING_KEYS
+from bench.analysis import TIMED, rnn_siblings
 from bench.errors import BenchError
 from bench.results import Run
 from bench.trial import AXES, Trial
@@ -34,7 +34,6 @@ METRICS = ("time", "convergence_epoch", "final_loss")
 DEFAULT_RULES = ("time:median:10%", "convergence_epoch:+2:20%", "final_loss:20%")
 NORMALIZE = ("none", "rnn")
 VERDICTS = ("regression", "improvement", "unchanged", "skipped")
-TIMED = ("ok", "not_converged")  # statuses that have a training curve and timing samples
 RULE_FORMS = "time:median:P%, convergence_epoch:[+N][:P%], final_loss:[+X][:P%]"
 
 
@@ -160,16 +159,6 @@ def _status_findings(base: pd.DataFrame, cur: pd.DataFrame) -> list[Finding]:
         note = f"{b['status']} -> {c['status']}" + (f": {c['error']}" if isinstance(c.get("error"), str) else "")
         out.append(Finding(trial_id, label(b), "status", verdict, math.nan, math.nan, math.nan, note=note))
     return out
-
-
-def rnn_siblings(trials: pd.DataFrame) -> dict[str, str]:
-    """trial_id -> the trial_id of its RNN sibling (same value on every axis but cell), where the table has one."""
-    table = trials.reset_index() if trials.index.name == "trial_id" else trials
-    table = table.assign(trial_id=table["trial_id"].astype(str))
-    keys = [k for k in SIBLING_KEYS if k in table.columns]
-    rnn = table[table["cell"] == "rnn"].drop_duplicates(keys)[keys + ["trial_id"]]
-    merged = table[keys + ["trial_id"]].merge(rnn.rename(columns={"trial_id": "rnn_id"}), on=keys, how="left")
-    return {t: r for t, r in zip(merged["trial_id"], merged["rnn_id"], strict=True) if isinstance(r, str)}
 
 
 def time_samples(run: Run, normalize: str = "none") -> dict[str, np.ndarray]:

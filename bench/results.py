@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import SCHEMA_VERSION
+from bench.analysis import DERIVED, with_sibling_ratios
 from bench.convergence import convergence_epoch, first_hit_epoch, stuck_at_baseline
 from bench.errors import BenchError
 from bench.trial import AXES, TrialResult
@@ -43,7 +44,7 @@ OUTCOME_COLUMNS = (
     "tokens_per_s", "peak_mem_bytes", "flops_per_step", "gflops", "tflops", "peak_tflops", "peak_fraction",
     "torch_threads", "compile_time_s", "shared_host", "worker", "rnn_reference_median_s", "interleaved_ratio_vs_rnn",
 )  # fmt: skip
-RATIO_COLUMNS = ("time_ratio_vs_rnn", "params_ratio_vs_rnn", "convergence_ratio_vs_rnn", "launch_overhead_fraction")
+RATIO_COLUMNS = DERIVED  # filled from the RNN sibling by bench.analysis
 TRIAL_COLUMNS = ("schema_version",) + AXES + OUTCOME_COLUMNS + RATIO_COLUMNS
 CURVE_COLUMNS = ("schema_version", "trial_id", "epoch", "loss", "metric", "predicted", "solved", "train_time_s")
 
@@ -56,7 +57,8 @@ def trial_row(result: TrialResult) -> dict:
     final_loss = result.curve[-1].loss if result.curve else float("nan")
     stats = result.timing_json.get("stats", {})
     median = stats.get("median", float("nan"))
-    tflops = result.flops_per_step / median / 1e12 if median == median and median > 0 else None
+    steps_per_s = 1.0 / median if median == median and median > 0 else None  # None: not timed
+    tflops = result.flops_per_step * steps_per_s / 1e12 if steps_per_s else None
     tokens = t.batch * (result.length or t.seq_len)
     row = {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(t)}
     row.update(
@@ -79,12 +81,12 @@ def trial_row(result: TrialResult) -> dict:
         warmup_rounds=result.warmup_rounds,
         train_time_s=sum(r.train_time_s for r in result.curve),
         time_to_converge_s=sum(r.train_time_s for r in result.curve[:conv]) if conv else None,
-        steps_per_s=1.0 / median if median == median and median > 0 else None,
-        samples_per_s=t.batch / median if median == median and median > 0 else None,
-        tokens_per_s=tokens / median if median == median and median > 0 else None,
+        steps_per_s=steps_per_s,
+        samples_per_s=t.batch * steps_per_s if steps_per_s else None,
+        tokens_per_s=tokens * steps_per_s if steps_per_s else None,
         peak_mem_bytes=result.peak_mem_bytes,
         flops_per_step=result.flops_per_step,
-        gflops=result.flops_per_step / median / 1e9 if median == median and median > 0 else None,
+        gflops=tflops * 1e3 if tflops is not None else None,
         tflops=tflops,
         peak_tflops=result.peak_tflops,
         peak_fraction=tflops / result.peak_tflops if tflops and result.peak_tflops > 0 else None,
@@ -235,8 +237,6 @@ class RunWriter:
 
     def finalize(self) -> pd.DataFrame:
         """Rewrite trials.csv atomically with the sibling-ratio columns filled in."""
-        from bench.analysis import with_sibling_ratios
-
         path = self.dir / TRIALS
         if _empty(path):
             return pd.DataFrame(columns=TRIAL_COLUMNS)
@@ -303,8 +303,6 @@ def load_run(run_dir: str | Path) -> Run:
     check_schema(path, trials)
     if trials.empty:
         raise BenchError(f"{path}: no trials recorded yet")
-    from bench.analysis import with_sibling_ratios
-
     trials = with_sibling_ratios(trials)
     curves_path = d / CURVES
     curves = (

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report.units import fmt_time
 from bench.results import load_run
 
 SHOW_COLUMNS = [
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if not ratios.empty:
         print("median time per step vs RNN: " + ", ".join(f"{c}/{d} {v:.2f}x" for (d, c), v in ratios.items()))
     shown = t[[c for c in SHOW_COLUMNS if c in t.columns]].copy()
-    shown["time_per_step_median_s"] = shown["time_per_step_median_s"].map(_fmt_time)
+    shown["time_per_step_median_s"] = shown["time_per_step_median_s"].map(fmt_time)
     rows = shown if args.all else shown.head(40)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
         print(rows.to_string(index=False))
@@ -57,15 +58,6 @@ def run(args: argparse.Namespace) -> int:
     for _, row in failed.iterrows():
         print(f"{row['status']}: {row['trial_id']} {row['cell']} {row['task']}: {row['error']}")
     return 0
-
-
-def _fmt_time(seconds: float) -> str:
-    if seconds != seconds:
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
 
 
 def estimate_seconds(trial, time_budget: float) -> float:

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.analysis import TIMED
 from bench.errors import BenchError
 from bench.results import Run, load_run
 
-TIMED = ("ok", "not_converged")  # statuses whose timing is kept (as bench.analysis does)
 PROVENANCE_KEYS = (
     "suite", "started_at", "torch_version", "devices", "torch_threads", "cpu_count", "git_commit",
     "python", "platform", "hostname", "cuda_version", "cudnn_version", "rnnbench_version", "executor",
