@@ -9,7 +9,7 @@ SUITE_NAME = $(basename $(notdir $(SUITE)))
 RUN ?= results/$(SUITE_NAME)/latest
 ARGS ?=
 
-.PHONY: install bench report test lint overhead gate gate-calibration browser clean
+.PHONY: install bench report test test-fast lint overhead gate gate-calibration browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,13 @@ browser:
 
 test: install browser
 	$(PY) -m ruff check bench tests
+	$(VENV)/bin/zizmor --offline .github/workflows/
 	$(PY) -m pytest -q
+
+# Unit tests only: no end-to-end CLI runs, no browser (about a minute on 2 cores).
+test-fast: install
+	$(PY) -m ruff check bench tests
+	$(PY) -m pytest -q -m "not slow and not browser"
 
 lint: install
 	$(PY) -m ruff check bench tests

@@ -19,6 +19,12 @@ from bench.errors import BenchError
 from bench.trial import AXES, AXIS_FIELDS, Trial
 
 TOP_KEYS = ("name", "description", "seeds", "fixed", "grid", "around", "exclude")
+# torch.manual_seed and the data generator take seeds below 2**64; seed*7919+1 must fit too, and a
+# seed that fails there fails every trial it is in, so seeds stay in [0, 2**32).
+MAX_SEED = 2**32
+# Trials a suite may expand to (configurations x seeds, counted before expanding or de-duplicating):
+# beyond this even --dry-run takes minutes, and the run would take weeks.
+MAX_TRIALS = 100_000
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ def check_value(name: str, value: object) -> str:
         return f"{value!r} is not a finite number"
     if minimum is not None and value < minimum:
         return f"{value!r} must be >= {minimum:g}"
+    if name == "seed" and value >= MAX_SEED:
+        return f"{value!r} must be < 2**32 ({MAX_SEED})"
     if name == "lr" and value <= 0:
         return f"{value!r} must be > 0"
     return ""
@@ -103,26 +111,105 @@ def _grid(axes: dict[str, list]) -> list[dict]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(axes[n] for n in names))]
 
 
-def _around(where: str, block: dict, fixed: dict[str, list]) -> list[dict]:
+@dataclass(frozen=True)
+class _Block:
+    """A centre (lists crossed) and axes varied one at a time around it; a [[grid]] varies nothing."""
+
+    where: str
+    centre: dict[str, list]
+    vary: dict[str, list]
+
+    def configs(self) -> list[dict]:
+        combos = _grid(self.centre)
+        configs = list(combos)
+        for axis, values in self.vary.items():
+            for combo in combos:
+                configs += [{**combo, axis: v} for v in values]
+        return configs
+
+    def count(self, default_seeds: int, override: int) -> int:
+        """Trials this block expands to before de-duplication, without expanding it."""
+
+        def seeds(has_seed_axis: bool) -> int:
+            return override or (1 if has_seed_axis else default_seeds)
+
+        combos = math.prod(len(v) for v in self.centre.values())
+        total = combos * seeds("seed" in self.centre)
+        for axis, values in self.vary.items():
+            total += combos * len(values) * seeds("seed" in self.centre or axis == "seed")
+        return total
+
+
+def _around(where: str, block: object, fixed: dict[str, list]) -> _Block:
+    if not isinstance(block, dict):
+        raise BenchError(f"{where}: expected a table with centre and vary, got {block!r}")
     for key in block:
         if key not in ("centre", "center", "vary"):
             raise BenchError(_unknown_key(where, key, ("centre", "vary")))
     centre = {**fixed, **_axes_table(f"{where}.centre", block.get("centre", block.get("center", {})))}
-    vary = _axes_table(f"{where}.vary", block.get("vary", {}))
-    combos = _grid(centre)
-    configs = list(combos)
-    for axis, values in vary.items():
-        for combo in combos:
-            configs += [{**combo, axis: v} for v in values]
-    return configs
+    return _Block(where, centre, _axes_table(f"{where}.vary", block.get("vary", {})))
+
+
+def _grid_block(where: str, block: object, fixed: dict[str, list]) -> _Block:
+    axes = _axes_table(where, block, allowed=("label",))
+    if "label" in block:
+        _string(where, "label", block["label"])
+    return _Block(where, {**fixed, **axes}, {})
+
+
+def _blocks(where: str, doc: dict, fixed: dict[str, list]) -> list[_Block]:
+    blocks = []
+    for kind, make in (("grid", _grid_block), ("around", _around)):
+        tables = doc.get(kind, [])
+        if not isinstance(tables, list):
+            raise BenchError(f"{where}: {kind!r} must be an array of tables ([[{kind}]])")
+        blocks += [make(f"{where} [[{kind}]] #{i}", table, fixed) for i, table in enumerate(tables, start=1)]
+    return blocks or [_Block(where, fixed, {})]
+
+
+def _check_count(where: str, blocks: list[_Block], default_seeds: list[int], override: list[int] | None) -> None:
+    count = sum(b.count(len(default_seeds), len(override or ())) for b in blocks)
+    if count > MAX_TRIALS:
+        raise BenchError(
+            f"{where}: the suite expands to {count} trials (configurations x seeds, before de-duplication), "
+            f"more than the cap of {MAX_TRIALS}; sweep fewer values, use [[around]] blocks, or fewer seeds"
+        )
+
+
+def check_seeds(values: object, where: str) -> list[int]:
+    """`values` as a list of seeds, each an integer in [0, MAX_SEED), at most MAX_TRIALS of them.
+
+    `where` starts the BenchError message, e.g. "suite.toml: field 'seeds'" or "--seeds".
+    """
+    if not isinstance(values, list) or not values:
+        raise BenchError(f"{where}: {values!r} is not a non-empty list of seeds")
+    if len(values) > MAX_TRIALS:
+        raise BenchError(f"{where}: {len(values)} seeds is more than the cap of {MAX_TRIALS} trials")
+    for seed in values:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+            raise BenchError(
+                f"{where}: {seed!r} is not a seed; a seed is an integer in [0, 2**32) (0 to {MAX_SEED - 1})"
+            )
+    return list(values)
 
 
 def _seeds(path: str, raw: object) -> list[int]:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+    where = f"{path}: field 'seeds'"
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if raw <= 0:
+            raise BenchError(f"{where}: {raw!r} is not a positive count or a list of seeds in [0, 2**32)")
+        if raw > MAX_TRIALS:
+            raise BenchError(f"{where}: a count of {raw} seeds is more than the cap of {MAX_TRIALS} trials")
         return list(range(raw))
-    if isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in raw):
-        return list(raw)
-    raise BenchError(f"{path}: field 'seeds': {raw!r} is not a positive count or a list of seeds >= 0")
+    if not isinstance(raw, list):
+        raise BenchError(f"{where}: {raw!r} is not a positive count or a list of seeds in [0, 2**32)")
+    return check_seeds(raw, where)
+
+
+def _string(where: str, field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise BenchError(f"{where}: field {field!r}: {value!r} is not a string; write it in quotes")
+    return value
 
 
 def _excluded(trial: Trial, excludes: list[dict[str, list]]) -> bool:
@@ -130,45 +217,41 @@ def _excluded(trial: Trial, excludes: list[dict[str, list]]) -> bool:
     return any(all(getattr(trial, k) in vs for k, vs in ex.items()) for ex in excludes)
 
 
-def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
-    """Read, validate and expand a suite file; raises BenchError before any work on bad input."""
-    path = Path(path)
+def _read(path: Path) -> tuple[str, dict]:
     if not path.is_file():
         raise BenchError(f"suite file {str(path)!r} not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark (some Windows editors) is dropped
     except (OSError, UnicodeDecodeError) as e:
         raise BenchError(f"{path}: cannot be read as UTF-8 text: {e}") from None
     try:
-        doc = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BenchError(f"{path}: not valid TOML: {e}") from None
+
+
+def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
+    """Read, validate and expand a suite file; raises BenchError before any work on bad input."""
+    path = Path(path)
+    text, doc = _read(path)
     where = str(path)
-    fixed = _axes_table(where, {k: v for k, v in doc.items() if k in AXES})
     for key in doc:
         if key not in AXES and key not in TOP_KEYS:
             raise BenchError(_unknown_key(where, key, TOP_KEYS + AXES))
-    fixed.update(_axes_table(f"{where} [fixed]", doc.get("fixed", {})))
-    configs = []
-    for kind in ("grid", "around"):
-        blocks = doc.get(kind, [])
-        if not isinstance(blocks, list):
-            raise BenchError(f"{where}: {kind!r} must be an array of tables ([[{kind}]])")
-        for i, block in enumerate(blocks, start=1):
-            bw = f"{where} [[{kind}]] #{i}"
-            if kind == "grid":
-                configs += _grid({**fixed, **_axes_table(bw, block, allowed=("label",))})
-            else:
-                configs += _around(bw, block, fixed)
-    if not doc.get("grid") and not doc.get("around"):
-        configs = _grid(fixed)
-    excludes = [_axes_table(f"{where} [[exclude]] #{i}", ex) for i, ex in enumerate(doc.get("exclude", []), 1)]
-    default_seeds = _seeds(where, doc["seeds"]) if "seeds" in doc else [0]
-    trials = _expand(where, configs, excludes, default_seeds, seeds)
     name = doc.get("name", path.stem)
     if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise BenchError(f"{where}: field 'name': {name!r} is not a non-empty name without '/'")
-    return Suite(name, str(doc.get("description", "")), str(path), tuple(trials), text)
+    description = _string(where, "description", doc.get("description", ""))
+    override = check_seeds(seeds, "--seeds") if seeds is not None else None
+    fixed = _axes_table(where, {k: v for k, v in doc.items() if k in AXES})
+    fixed.update(_axes_table(f"{where} [fixed]", doc.get("fixed", {})))
+    blocks = _blocks(where, doc, fixed)
+    excludes = [_axes_table(f"{where} [[exclude]] #{i}", ex) for i, ex in enumerate(doc.get("exclude", []), 1)]
+    default_seeds = _seeds(where, doc["seeds"]) if "seeds" in doc else [0]
+    _check_count(where, blocks, default_seeds, override)
+    configs = [config for block in blocks for config in block.configs()]
+    trials = _expand(where, configs, excludes, default_seeds, override)
+    return Suite(name, description, str(path), tuple(trials), text)
 
 
 def _expand(

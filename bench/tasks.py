@@ -35,10 +35,18 @@ class Task:
     tokens = True  # token ids in (onehot / embedding), else dense features
     learns = True  # False: timing only, no training or convergence
     eval_size = 256
+    reduces_over_time = True  # False: `loss` ignores the mean/sum reduction, so the `loss` axis is pinned
 
     def normalize(self, trial: Trial) -> Trial:
-        """Pin the axes the task fixes; dense tasks always use dense encoding."""
-        return trial if self.tokens else trial.replace(encoding="dense")
+        """Pin the axes the task fixes, so variants it would run identically collapse into one trial id.
+
+        Dense tasks always use dense encoding; a task whose loss ignores the reduction pins loss = mean.
+        """
+        if not self.tokens:
+            trial = trial.replace(encoding="dense")
+        if not self.reduces_over_time:
+            trial = trial.replace(loss="mean")
+        return trial
 
     def check(self, trial: Trial) -> str:
         """Why this trial cannot run on this task, or '' when it can."""
@@ -168,6 +176,7 @@ class Adding(Task):
 
     name = "adding"
     tokens = False
+    reduces_over_time = False  # one output per sequence: the last step's
 
     def check(self, trial: Trial) -> str:
         if trial.seq_len < 2:
@@ -211,6 +220,7 @@ class Synthetic(Task):
     name = "synthetic"
     tokens = False
     learns = False
+    reduces_over_time = False  # MSE over every element; timing only
     eval_size = 1
 
     def in_features(self, trial: Trial) -> int:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError
-from bench.suite import parse_suite
+from bench.suite import MAX_SEED, MAX_TRIALS, check_seeds, parse_suite
 from tests.helpers import ROOT, cli, write
 
 GOOD = """
@@ -88,6 +88,23 @@ def test_repo_suites_parse():
         ("clip = inf", ["field 'clip'", "inf is not a finite number"]),
         ('name = ".."', ["field 'name'"]),
         ("hidden = [8", ["not valid TOML"]),
+        ("description = 5", ["field 'description'", "5 is not a string"]),
+        ('[[grid]]\nlabel = ["a"]\ncell = "rnn"', ["[[grid]] #1", "field 'label'", "['a'] is not a string"]),
+        ("seeds = [9223372036854775807]", ["field 'seeds'", "9223372036854775807", "[0, 2**32)"]),
+        ("seeds = [0, 4294967296]", ["field 'seeds'", "4294967296", "[0, 2**32)"]),
+        ("seeds = [1.5]", ["field 'seeds'", "1.5", "[0, 2**32)"]),
+        ("seeds = 0", ["field 'seeds'", "0 is not a positive count"]),
+        ('seeds = "3"', ["field 'seeds'", "'3'"]),
+        ("seeds = 100001", ["field 'seeds'", "100001 seeds", "cap of 100000"]),
+        ("[[grid]]\nseed = [4294967296]", ["[[grid]] #1", "field 'seed'", "4294967296", "< 2**32"]),
+        ("seed = -1", ["field 'seed'", "-1", ">= 0"]),
+        ("seeds = 1000\nhidden = [" + ", ".join(map(str, range(1, 102))) + "]", ["101000 trials", "cap of 100000"]),
+        (
+            "[[around]]\ncentre = { hidden = [1, 2] }\nvary = { layers = ["
+            + ", ".join(map(str, range(1, 50001)))
+            + "] }",
+            ["100002 trials", "cap of 100000"],
+        ),
     ],
 )
 def test_bad_input_names_file_field_value_and_choices(tmp_path: Path, text: str, expected: list[str]):
@@ -115,12 +132,19 @@ def test_missing_file():
         ("", ["--seeds", "a,b"], "--seeds"),
         ("", ["--inject-slowdown", "lstn:0.2"], "unknown cell 'lstn'"),
         ("", ["--time-budget", "-1"], "--time-budget"),
+        ("description = 5", [], "field 'description': 5 is not a string"),
+        ('[[grid]]\nlabel = 5\ncell = "rnn"', [], "field 'label': 5 is not a string"),
+        ("seeds = [9223372036854775807]", [], "9223372036854775807 is not a seed"),
+        ("[[grid]]\nseed = [4294967296]", [], "field 'seed': 4294967296 must be < 2**32"),
+        ("[[grid]]\nseed = [9223372036854775807]", [], "field 'seed': 9223372036854775807 must be < 2**32"),
+        ("seeds = 20000000", ["--dry-run"], "a count of 20000000 seeds is more than the cap of 100000"),
+        ("seeds = 200\nhidden = [" + ", ".join(map(str, range(1, 1001))) + "]", ["--dry-run"], "200000 trials"),
     ],
 )
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path: Path, text: str, args: list[str], expected: str):
     suite = write(tmp_path / "bad.toml", 'task = "hello"\n' + text)
     out = tmp_path / "out"
-    proc = cli("run", str(suite), "--out", str(out), *args, cwd=tmp_path)
+    proc = cli("run", str(suite), "--out", str(out), *args, cwd=tmp_path, timeout=30)  # the caps fail fast
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ")
     assert expected in proc.stderr
@@ -148,3 +172,41 @@ def test_non_utf8_suite_is_a_clear_error(tmp_path: Path):
     path.write_bytes(b'name = "x"\n# caf\xe9\n')
     with pytest.raises(BenchError, match="cannot be read as UTF-8"):
         parse_suite(path)
+
+
+@pytest.mark.parametrize(("task", "trials"), [("adding", 1), ("synthetic", 1), ("copy", 2), ("hello", 2)])
+def test_loss_variants_collapse_where_the_task_ignores_the_reduction(tmp_path: Path, task: str, trials: int):
+    text = f'task = "{task}"\nseq_len = 4\nloss = ["mean", "sum"]\n'
+    assert len(parse_suite(write(tmp_path / "l.toml", text)).trials) == trials
+
+
+def test_seeds_up_to_2_to_the_32_are_accepted(tmp_path: Path):
+    text = 'task = "hello"\nseeds = [0, 4294967295]\n[[grid]]\ncell = "rnn"\n[[grid]]\nseed = [4294967295]\n'
+    assert sorted(t.seed for t in parse_suite(write(tmp_path / "s.toml", text)).trials) == [0, 4294967295]
+    assert MAX_SEED == 2**32
+
+
+def test_check_seeds_for_the_cli():
+    assert check_seeds([0, 3], "--seeds") == [0, 3]
+    for bad in ([], [-1], [MAX_SEED], [True], "0"):
+        with pytest.raises(BenchError, match="^--seeds: "):
+            check_seeds(bad, "--seeds")
+    with pytest.raises(BenchError, match=f"cap of {MAX_TRIALS}"):
+        check_seeds(list(range(MAX_TRIALS + 1)), "--seeds")
+
+
+def test_a_suite_at_the_trial_cap_expands(tmp_path: Path):
+    text = 'task = "copy"\nseeds = 100\nhidden = [' + ", ".join(map(str, range(1, 1001))) + "]\n"
+    assert len(parse_suite(write(tmp_path / "cap.toml", text)).trials) == MAX_TRIALS
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path: Path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b'\xef\xbb\xbfname = "bom"\ntask = "hello"\ndescription = "saved by Notepad"\n')
+    suite = parse_suite(path)
+    assert (suite.name, suite.description, len(suite.trials)) == ("bom", "saved by Notepad", 1)
+    assert not suite.text.startswith("\ufeff")
+    proc = cli("run", str(path), "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Invalid statement" not in proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -63,3 +63,26 @@ def test_unknown_task_lists_choices():
 
     with pytest.raises(BenchError, match="unknown task 'helo'; choose one of: hello, copy, adding, synthetic"):
         TASKS.get("helo")
+
+
+@pytest.mark.parametrize("name", ["adding", "synthetic"])
+def test_tasks_whose_loss_ignores_the_reduction_pin_loss_to_mean(name: str):
+    task = TASKS.get(name)()
+    trial = Trial(task=name, seq_len=6, batch=3, hidden=4)
+    batch = task.batch(trial, 3, torch.Generator().manual_seed(0))
+    out = torch.randn(6, 3, task.out_features(trial), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(task.loss(out, batch.y, "sum"), task.loss(out, batch.y, "mean"))  # why it is pinned
+    summed = task.normalize(trial.replace(loss="sum"))
+    assert summed.loss == "mean"
+    assert summed.trial_id == task.normalize(trial).trial_id
+
+
+@pytest.mark.parametrize("name", ["hello", "copy"])
+def test_tasks_whose_loss_sums_over_time_keep_the_loss_axis(name: str):
+    task = TASKS.get(name)()
+    trial = task.normalize(Trial(task=name, seq_len=6, batch=3))
+    batch = task.batch(trial, trial.batch, torch.Generator().manual_seed(0))
+    out = torch.randn(task.length(trial), trial.batch, task.out_features(trial))
+    ratio = task.loss(out, batch.y, "sum") / task.loss(out, batch.y, "mean")
+    assert ratio.item() == pytest.approx(task.length(trial))
+    assert task.normalize(trial.replace(loss="sum")).loss == "sum"
