@@ -17,7 +17,6 @@ from bench.trial import Trial
 
 CPU_SLOT = "CPU_SLOT"
 GPU = "GPU"
-RESOURCES = (CPU_SLOT, GPU)
 
 
 def resource_for(trial: Trial) -> str:
@@ -55,9 +54,6 @@ class Placement:
 
     workers: tuple[WorkerInfo, ...]
     hosts: Mapping[str, HostInfo]
-
-    def host_of(self, address: str) -> str | None:
-        return next((w.host for w in self.workers if w.address == address), None)
 
     def capacity(self, resource: str) -> int:
         """Trials needing `resource` the cluster may run at once."""

@@ -7,8 +7,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-STATUSES = ("ok", "not_converged", "diverged", "failed", "skipped")
-
 
 def _axis(default, help: str, choices: tuple = (), minimum: float | None = None, registry: str = ""):
     meta = {"help": help, "choices": choices, "min": minimum, "registry": registry}

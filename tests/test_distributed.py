@@ -5,7 +5,9 @@ Every test points TMPDIR at its own tmp folder: Dask's scratch space and the kil
 
 import json
 import math
+import os
 import socket
+import subprocess
 import sys
 from argparse import Namespace
 from concurrent.futures import ThreadPoolExecutor
@@ -174,8 +176,38 @@ def test_kill_hook_once_spares_the_retry(monkeypatch, tmp_path: Path):
     trial = Trial()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv(TEST_KILL_ENV, f"someotherid,{trial.trial_id}:once")
-    (tmp_path / f"rnnbench-test-kill-{trial.trial_id}").touch()  # the first attempt already died
+    marker = tmp_path / f"rnnbench-test-kill-{trial.trial_id}"
+    marker.touch()  # the first attempt already died
     _test_kill_hook(trial)  # returns instead of ending this process
+    assert marker.exists()  # still there: a third attempt is spared too
+    assert [p.name for p in tmp_path.iterdir()] == [marker.name]
+
+
+def _run_kill_hook(tmp_path: Path, kill_on: str) -> subprocess.CompletedProcess:
+    """`_test_kill_hook(Trial())` in a fresh process with TMPDIR=tmp_path; prints 'survived' if it returns."""
+    code = "from bench.dask_worker import _test_kill_hook; from bench.trial import Trial; "
+    code += "_test_kill_hook(Trial()); print('survived')"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path), TEST_KILL_ENV: kill_on}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_kill_hook_ends_the_process_on_every_attempt_without_once(tmp_path: Path):
+    trial_id = Trial().trial_id
+    for _ in range(2):
+        proc = _run_kill_hook(tmp_path, f"someotherid,{trial_id}")
+        assert proc.returncode != 0 and "survived" not in proc.stdout, (proc.returncode, proc.stdout, proc.stderr)
+    assert not list(tmp_path.glob("rnnbench-test-kill-*"))  # no marker without ':once'
+
+
+def test_kill_hook_once_ends_the_first_attempt_only(tmp_path: Path):
+    kill_on = f"{Trial().trial_id}:once"
+    first = _run_kill_hook(tmp_path, kill_on)
+    assert first.returncode != 0 and "survived" not in first.stdout, (first.returncode, first.stderr)
+    assert (tmp_path / f"rnnbench-test-kill-{Trial().trial_id}").exists()
+    retry = _run_kill_hook(tmp_path, kill_on)
+    assert retry.returncode == 0 and retry.stdout.strip() == "survived", retry.stderr
+    other = _run_kill_hook(tmp_path, "someotherid")  # a trial not listed runs
+    assert other.returncode == 0 and other.stdout.strip() == "survived", other.stderr
 
 
 class _DiedFuture:
