@@ -7,42 +7,43 @@ torch) installed. Dask is imported inside the functions, never at import time.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.faults import TEST_KILL_ENV, maybe_kill_for_test  # noqa: F401  (TEST_KILL_ENV: re-exported for tests)
 from bench.placement import HostInfo
 from bench.train import TrialOptions
 from bench.trial import Trial, TrialResult
 
-TEST_KILL_ENV = "RNNBENCH_TEST_KILL_ON"
-
 
 @dataclass(frozen=True)
 class WorkerRun:
-    """What a worker sends back for one trial."""
+    """What a worker sends back for one timing group."""
 
-    result: TrialResult
+    results: list[TrialResult]
     worker: str  # the worker's address
-    wall_s: float  # run_trial's wall time inside the worker
+    wall_s: float  # run_group's wall time inside the worker
+
+    @property
+    def result(self) -> TrialResult:
+        return self.results[0]
 
 
-def run_on_worker(trial: Trial, options: TrialOptions, threads: dict[str, int]) -> WorkerRun:
-    """Run one trial on this worker, with its host's share of the cores (`threads`: host -> n) for torch."""
-    import torch
+def run_on_worker(group: list[Trial], options: TrialOptions, threads: dict[str, int]) -> WorkerRun:
+    """Run one timing group on this worker, with its host's share of the cores (`threads`: host -> n)."""
     from distributed import get_worker
     from distributed.comm import get_address_host
 
-    from bench.train import run_trial
+    from bench.faults import maybe_kill_for_test
+    from bench.train import run_group, set_default_threads
 
     address = get_worker().address
-    # The nanny starts workers with OMP_NUM_THREADS=1; a trial's own `threads` axis still wins in run_trial.
-    torch.set_num_threads(threads.get(get_address_host(address), usable_cpus()))
-    _test_kill_hook(trial)
+    # The nanny starts workers with OMP_NUM_THREADS=1; a trial's own `threads` axis still wins in run_group.
+    set_default_threads(threads.get(get_address_host(address), usable_cpus()))
     start = time.perf_counter()
-    result = run_trial(trial, options)
-    return WorkerRun(result, address, time.perf_counter() - start)
+    results = run_group(group, options, on_start=maybe_kill_for_test)
+    return WorkerRun(results, address, time.perf_counter() - start)
 
 
 def probe_host() -> HostInfo:
@@ -63,19 +64,5 @@ def usable_cpus() -> int:
 
 
 def _test_kill_hook(trial: Trial) -> None:
-    """TEST HOOK, for tests/test_distributed.py only: end this worker process as if it were killed.
-
-    RNNBENCH_TEST_KILL_ON is a comma-separated list of trial ids, each optionally with ':once'.
-    A worker starting a listed trial exits at once (os._exit(1)); with ':once' only on the first
-    attempt (a marker file in the temp folder records it), so the retry runs. Unset in real runs.
-    """
-    for item in os.environ.get(TEST_KILL_ENV, "").split(","):
-        target, _, mode = item.strip().partition(":")
-        if target != trial.trial_id:
-            continue
-        if mode == "once":
-            try:
-                (Path(tempfile.gettempdir()) / f"rnnbench-test-kill-{trial.trial_id}").touch(exist_ok=False)
-            except FileExistsError:
-                return
-        os._exit(1)
+    """TEST HOOK (see bench.faults): end this worker process as if it were killed."""
+    maybe_kill_for_test(trial.trial_id)

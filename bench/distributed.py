@@ -90,7 +90,7 @@ def dask_executor(args: argparse.Namespace, out: Path) -> tuple[DaskExecutor, di
 
 @dataclass(frozen=True)
 class _Flight:
-    trial: Trial
+    group: list[Trial]  # one timing group: the unit of scheduling
     submitted_s: float
     shared_hosts: frozenset[str]  # hosts timing trials side by side when it was submitted
 
@@ -169,26 +169,30 @@ class DaskExecutor:
                     self.hosts[host] = probed[address]
         self.placement = placement_from(workers, self.hosts)
 
-    def __call__(self, trials: list[Trial], options: TrialOptions) -> Iterator[TrialResult]:
+    def __call__(self, groups: list[list[Trial]], options: TrialOptions, on_start=lambda trial_id: None):
         try:
-            for done in self.completions(trials, options):
+            for done in self.completions(groups, options, on_start=on_start):
                 yield done.result
         finally:
             self.close()
 
-    def completions(self, trials: list[Trial], options: TrialOptions, window: int = 0) -> Iterator[Completion]:
-        """Run `trials`, yielding each as it completes; `window` > 0 caps the trials in flight."""
-        pending = list(trials)
-        for trial in [t for t in pending if not self.placement.capacity(resource_for(t))]:
-            pending.remove(trial)
+    def completions(self, groups: list, options: TrialOptions, window: int = 0,
+                    on_start=lambda trial_id: None) -> Iterator[Completion]:  # fmt: skip
+        """Run timing `groups` (lists of trials; a bare Trial is a group of one), yielding each trial's
+        completion as its group completes; `window` > 0 caps the groups in flight. `on_start(trial_id)`
+        is called for each trial of a group when it is submitted (the runner's in-flight markers)."""
+        pending = [list(g) if isinstance(g, list | tuple) else [g] for g in groups]
+        for group in [g for g in pending if not self.placement.capacity(resource_for(g[0]))]:
+            pending.remove(group)
             now = time.perf_counter()
-            reason = f"no Dask worker offers the {resource_for(trial)} resource this {trial.device} trial needs"
-            yield Completion(TrialResult(trial, "skipped", error=reason), now, now, float("nan"))
+            reason = f"no Dask worker offers the {resource_for(group[0])} resource this {group[0].device} trial needs"
+            for trial in group:
+                yield Completion(TrialResult(trial, "skipped", error=reason), now, now, float("nan"))
         finished: queue.SimpleQueue = queue.SimpleQueue()
         inflight: dict = {}  # Future -> _Flight
         attempts: Counter[str] = Counter()  # trial_id -> attempts whose worker died
         while pending or inflight:
-            self._submit_ready(pending, inflight, finished, options, window)
+            self._submit_ready(pending, inflight, finished, options, window, on_start)
             if not inflight:
                 self._wait_for_lanes(pending)
                 continue
@@ -200,70 +204,78 @@ class DaskExecutor:
             flight = inflight.pop(future)
             done = self._collect(future, flight, attempts)
             if done is None:
-                pending.insert(0, flight.trial)  # its retry waits for a free lane like any trial
+                pending.insert(0, flight.group)  # its retry waits for a free lane like any group
             else:
-                yield done
+                yield from done
             self.refresh()
 
-    def _submit_ready(self, pending: list[Trial], inflight: dict, finished, options: TrialOptions, window: int) -> None:
+    def _submit_ready(self, pending: list, inflight: dict, finished, options: TrialOptions, window: int,
+                      on_start) -> None:  # fmt: skip
         lanes = min(self.placement.total_lanes(), window) if window else self.placement.total_lanes()
         busy = Counter(resource_for(f.trial) for f in inflight.values())
         threads = self.placement.torch_threads()
         shared = frozenset(self.placement.shared_hosts())
         while pending and len(inflight) < lanes:
-            trial = next((t for t in pending if busy[resource_for(t)] < self.placement.capacity(resource_for(t))), None)
-            if trial is None:
+            group = next((g for g in pending if busy[resource_for(g[0])] < self.placement.capacity(resource_for(g[0]))),
+                         None)  # fmt: skip
+            if group is None:
                 return
-            pending.remove(trial)
-            busy[resource_for(trial)] += 1
-            key = f"trial-{trial.cell}-{trial.trial_id}-{os.urandom(4).hex()}"  # unique on a shared scheduler
+            pending.remove(group)
+            resource = resource_for(group[0])
+            busy[resource] += 1
+            for trial in group:
+                on_start(trial.trial_id)
+            key = f"group-{group[0].group_id}-{os.urandom(4).hex()}"  # unique on a shared scheduler
             submitted = time.perf_counter()
             future = self.client.submit(
-                run_on_worker, trial, options, threads, key=key, resources={resource_for(trial): 1}, pure=False
+                run_on_worker, group, options, threads, key=key, resources={resource: 1}, pure=False
             )
-            inflight[future] = _Flight(trial, submitted, shared)
+            inflight[future] = _Flight(group, submitted, shared)
             future.add_done_callback(finished.put)
 
-    def _wait_for_lanes(self, pending: list[Trial]) -> None:
+    def _wait_for_lanes(self, pending: list) -> None:
         """Every worker offering what the pending trials need has left: wait for one to come back."""
         deadline = time.monotonic() + WORKER_WAIT_S
         while time.monotonic() < deadline:
-            if any(self.placement.capacity(resource_for(t)) for t in pending):
+            if any(self.placement.capacity(resource_for(g[0])) for g in pending):
                 return
             time.sleep(REFRESH_S)
             self.refresh()
-        needed = ", ".join(sorted({resource_for(t) for t in pending}))
+        needed = ", ".join(sorted({resource_for(g[0]) for g in pending}))
         raise BenchError(f"no Dask worker offered {needed} for {WORKER_WAIT_S} s; {len(pending)} trials not run; "
                          f"{RESUME_HINT}")  # fmt: skip
 
-    def _collect(self, future, flight: _Flight, attempts: Counter[str]) -> Completion | None:
-        """The trial's completion, or None when its worker died and it has an attempt left."""
+    def _collect(self, future, flight: _Flight, attempts: Counter[str]) -> list[Completion] | None:
+        """The group's completions, or None when its worker died and it has an attempt left."""
         from distributed import KilledWorker
         from distributed.comm import get_address_host
 
-        trial = flight.trial
+        group = flight.group
+        key = group[0].group_id
+
+        def failed(error: str, worker: str = "") -> list[Completion]:
+            now = time.perf_counter()
+            return [Completion(TrialResult(t, "failed", error=error, worker=worker), flight.submitted_s, now,
+                               float("nan")) for t in group]  # fmt: skip
+
         try:
             run = future.result()
         except KilledWorker as e:
-            attempts[trial.trial_id] += e.allowed_failures + 1  # a scheduler may retry too (allowed-failures)
-            if attempts[trial.trial_id] < ATTEMPTS:
+            attempts[key] += e.allowed_failures + 1  # a scheduler may retry too (allowed-failures)
+            if attempts[key] < ATTEMPTS:
                 return None
-            error = (
-                f"the Dask worker running this trial died (killed, out of memory or crashed) on each of "
-                f"{attempts[trial.trial_id]} attempts; last on {e.last_worker.address}"
-            )
-            result = TrialResult(trial, "failed", error=error, worker=e.last_worker.address)
-            return Completion(result, flight.submitted_s, time.perf_counter(), float("nan"))
+            return failed(f"the Dask worker running this trial's timing group died (killed, out of memory or "
+                          f"crashed) on each of {attempts[key]} attempts; last on {e.last_worker.address}",
+                          e.last_worker.address)  # fmt: skip
         except Exception as e:
             if future.cancelled():
                 raise BenchError(f"lost the Dask scheduler ({e}); {RESUME_HINT}") from None
-            result = TrialResult(trial, "failed", error=f"dask: {type(e).__name__}: {e}"[:500])
-            return Completion(result, flight.submitted_s, time.perf_counter(), float("nan"))
+            return failed(f"dask: {type(e).__name__}: {e}"[:500])
         received = time.perf_counter()
         host = get_address_host(run.worker)
         shared = host in flight.shared_hosts or host in self.placement.shared_hosts()
-        result = replace(run.result, worker=run.worker, shared_host=shared)
-        return Completion(result, flight.submitted_s, received, run.wall_s)
+        return [Completion(replace(r, worker=run.worker, shared_host=shared), flight.submitted_s, received, run.wall_s)
+                for r in run.results]  # fmt: skip
 
     def close(self) -> None:
         """Close the client and any embedded cluster, and remove its scratch space; idempotent."""

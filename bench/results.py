@@ -173,11 +173,14 @@ class RunWriter:
         write_atomic(self.dir / SUITE, suite_text)
         self._benchmarks = [json.loads(line) for line in self._lines(SAMPLES)]
 
-    def write_resolved(self, name: str, trials: list) -> None:
-        """The suite as expanded (CLI overrides applied): every trial's id and axes, in run order."""
+    def write_resolved(self, name: str, trials: list, order_seed: int = 0, timing_order: list | None = None) -> None:
+        """The suite as expanded (CLI overrides applied): every trial's id and axes, in suite order, and
+        the shuffled order of timing groups (lists of trial ids) with the seed that drew it."""
         doc = {
             "schema_version": SCHEMA_VERSION,
             "suite": name,
+            "order_seed": order_seed,
+            "timing_order": timing_order or [],
             "trials": [{"trial_id": t.trial_id, **dataclasses.asdict(t)} for t in trials],
         }
         write_atomic(self.dir / RESOLVED, json.dumps(doc, indent=1) + "\n")
@@ -318,3 +321,39 @@ def load_run(run_dir: str | Path) -> Run:
             except json.JSONDecodeError:
                 continue  # a torn last line
     return Run(d, trials, curves, env, benchmarks)
+
+
+def _json_doc(path: Path) -> dict | None:
+    """A JSON object file of this schema_version, or None when absent; BenchError when unreadable."""
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise BenchError(f"{path}: unreadable: {e}") from None
+    if not isinstance(doc, dict):
+        raise BenchError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    version = doc.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise BenchError(f"{path}: schema_version {version!r} is not {SCHEMA_VERSION}, the version this rnnbench "
+                         f"reads; use the rnnbench that wrote it, or another folder")  # fmt: skip
+    return doc
+
+
+def read_env(run_dir: Path) -> dict | None:
+    """env.json of a run folder, or None when it has none yet."""
+    return _json_doc(Path(run_dir) / ENV)
+
+
+def read_resolved(run_dir: Path) -> list | None:
+    """The trials suite.resolved.json describes, or None when the folder has none."""
+    from bench.trial import AXIS_FIELDS, Trial
+
+    path = Path(run_dir) / RESOLVED
+    doc = _json_doc(path)
+    if doc is None:
+        return None
+    try:
+        return [Trial(**{k: v for k, v in t.items() if k in AXIS_FIELDS}) for t in doc["trials"]]
+    except (KeyError, TypeError, AttributeError) as e:
+        raise BenchError(f"{path}: field 'trials' is not a list of trials: {e}") from None

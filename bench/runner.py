@@ -1,36 +1,70 @@
-"""The sweep: run a suite's trials (skipping those already complete) and write each result as it lands."""
+"""The sweep: group a suite's trials for paired timing, shuffle the groups, run those not yet complete,
+and write each result as it lands.
+
+A timing group is the set of trials that differ only in `cell` (`Trial.group_id`); it is the unit
+of scheduling for every executor. The order of groups is a seeded shuffle (`order_seed`, recorded in
+suite.resolved.json), so the machine's slow drift cannot line up with an axis, and seeds of one
+configuration land at different times of the sweep as repeats.
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.results import RunWriter, record_session
+from bench.results import RunWriter
+
+try:
+    from bench.results import close_session, open_session
+except ImportError:  # TEMPORARY until results.py grows them
+    from bench.results import record_session
+
+    def open_session(run_dir, session):
+        return 0
+
+    def close_session(run_dir, index, session):
+        record_session(run_dir, session)
+from bench.runfolder import InflightLog
 from bench.suite import Suite
-from bench.timing import TimingPlan
-from bench.train import TrialOptions, run_trial
+from bench.train import TrialOptions
 from bench.trial import Trial, TrialResult
 
-Executor = Callable[[list[Trial], TrialOptions], Iterator[TrialResult]]
+Executor = Callable[[list[list[Trial]], TrialOptions, Callable[[str], None]], Iterator[TrialResult]]
 
 
-def warm_up_process() -> None:
-    """Run one tiny untimed trial so the first real trial does not pay for torch's lazy start-up
-    (thread pools, oneDNN primitives, allocator pools) in its timing or its memory figure."""
-    run_trial(Trial(cell="lstm", encoding="embedding", max_epochs=2), TrialOptions(plan=TimingPlan(0.001, 1, 1, 1)))
+def timing_groups(trials: Iterable[Trial], order_seed: int) -> list[list[Trial]]:
+    """Trials grouped by `group_id` (suite order inside a group), groups in a shuffled order."""
+    groups: dict[str, list[Trial]] = {}
+    for t in trials:
+        groups.setdefault(t.group_id, []).append(t)
+    ordered = list(groups.values())
+    random.Random(order_seed).shuffle(ordered)
+    return ordered
 
 
-def local_executor(trials: list[Trial], options: TrialOptions) -> Iterator[TrialResult]:
-    """One trial after another in this process: the most faithful timing."""
-    if trials:
+def in_process_executor(groups: list[list[Trial]], options: TrialOptions,
+                        on_start: Callable[[str], None] = lambda t: None) -> Iterator[TrialResult]:  # fmt: skip
+    """Every group in this process, without crash isolation (tests and benchmarks)."""
+    from bench.train import run_group, warm_up_process
+
+    if groups:
         warm_up_process()
-    for trial in trials:
-        yield run_trial(trial, options)
+    for group in groups:
+        yield from run_group(group, options, on_start)
+
+
+def local_executor(groups: list[list[Trial]], options: TrialOptions,
+                   on_start: Callable[[str], None] = lambda t: None) -> Iterator[TrialResult]:  # fmt: skip
+    """The default: groups one after another in a crash-isolated child process (`bench.isolation`)."""
+    from bench.isolation import isolated_executor
+
+    return isolated_executor(groups, options, on_start)
 
 
 @dataclass
@@ -56,28 +90,47 @@ def run_sweep(
     options: TrialOptions,
     executor: Executor = local_executor,
     progress: bool = True,
+    all_trials: list[Trial] | None = None,
 ) -> SweepSummary:
-    """Run every trial of `suite` not yet in `out_dir`; KeyboardInterrupt ends it cleanly."""
+    """Run every trial of `suite` not yet in `out_dir`; KeyboardInterrupt ends it cleanly.
+
+    `all_trials` (default: the suite's) is what suite.resolved.json describes: with `--extend`, the
+    trials already in the folder plus the new ones."""
     writer = RunWriter(out_dir, env, suite.text, benchmark_meta)
-    writer.write_resolved(suite.name, list(suite.trials))
-    todo = [t for t in suite.trials if t.trial_id not in writer.done]
-    summary = SweepSummary(Path(out_dir), len(suite.trials), len(suite.trials) - len(todo))
+    groups = timing_groups(suite.trials, options.order_seed)
+    slot = {t.trial_id: i for i, g in enumerate(groups) for t in g}
+    writer.write_resolved(suite.name, list(all_trials or suite.trials), options.order_seed,
+                          [[t.trial_id for t in g] for g in groups])  # fmt: skip
+    inflight = InflightLog(out_dir)
+    given_up = inflight.killed_twice(writer.done)
+    todo = [[t for t in g if t.trial_id not in writer.done and t.trial_id not in given_up] for g in groups]
+    todo = [g for g in todo if g]
+    summary = SweepSummary(Path(out_dir), len(suite.trials), len(writer.done & set(slot)))
+    session = open_session(out_dir, {"started_at": env.get("started_at"), "already_done": summary.already_done})
     start = time.perf_counter()
     bar = tqdm(total=len(suite.trials), initial=summary.already_done, unit="trial", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
+
+    def record(result: TrialResult) -> None:
+        writer.append(replace(result, timing_slot=slot.get(result.trial.trial_id, -1)))
+        summary.counts[result.status] += 1
+        bar.set_postfix_str(f"{result.trial.cell} {result.trial.task} {result.status}", refresh=False)
+        bar.update(1)
+
     try:
-        for result in _timed(executor(todo, options), summary):
-            writer.append(result)
-            summary.counts[result.status] += 1
-            bar.set_postfix_str(f"{result.trial.cell} {result.trial.task} {result.status}", refresh=False)
-            bar.update(1)
+        for trial in (t for g in groups for t in g if t.trial_id in given_up):
+            error = f"in flight when the whole run was killed {given_up[trial.trial_id]} times; not tried again"
+            record(TrialResult(trial, "failed", error=error))
+        for result in _timed(executor(todo, options, inflight.mark), summary):
+            record(result)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
         bar.close()
         writer.finalize()
+        inflight.clear_session()
         summary.wall_s = time.perf_counter() - start
-        record_session(out_dir, {
+        close_session(out_dir, session, {
             "started_at": env.get("started_at"), "wall_s": summary.wall_s, "in_trials_s": summary.trial_train_s,
             "ran": sum(summary.counts.values()), "already_done": summary.already_done,
             "counts": dict(summary.counts), "interrupted": summary.interrupted,

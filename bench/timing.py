@@ -1,39 +1,32 @@
-"""Time one training step with pytest-benchmark's own machinery (pedantic mode).
+"""Paired timing: the training steps of one timing group, timed round-robin in one window.
 
-The runner hands a zero-argument callable that performs one whole step (zero_grad,
-forward, loss, backward, optimizer step, and a device synchronize on GPUs). Rounds are
-chosen from a short calibration so each trial spends about `target_s` seconds timing.
+A timing group is the set of trials of one configuration that differ only in `cell`, plus the
+reference cell's step (the RNN unless the suite names another) and a fixed machine workload.
+Every round times each member's step once, in an order shuffled afresh each round, so every
+member's samples share whatever the machine was doing: the ratio of a member's round to the
+reference's round in the same round cancels drift (seconds to minutes on a shared VM) that a
+ratio of medians timed minutes apart does not. Samples are raw seconds per step; statistics
+are derived from them in `bench.stats`. This module imports neither torch nor pandas.
 """
 
 from __future__ import annotations
 
+import gc
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pytest_benchmark.fixture import BenchmarkFixture
-from pytest_benchmark.utils import NameWrapper
+MACHINE = "__machine__"  # the member key of the machine reference workload
 
 
 @dataclass(frozen=True)
 class TimingPlan:
-    target_s: float = 0.3  # timing budget per trial, after warm-up
+    target_s: float = 0.3  # timed seconds per member, on average, after warm-up
     min_rounds: int = 15
     max_rounds: int = 2000
     warmup_rounds: int = 5
-
-
-@dataclass(frozen=True)
-class _Node:
-    name: str
-    nodeid: str
-
-
-class _QuietLogger:
-    def debug(self, *a, **k) -> None: ...
-    def info(self, *a, **k) -> None: ...
-    def warning(self, *a, **k) -> None: ...
 
 
 def with_slowdown(step: Callable[[], object], factor: float) -> Callable[[], object]:
@@ -53,60 +46,81 @@ def with_slowdown(step: Callable[[], object], factor: float) -> Callable[[], obj
     return slowed
 
 
-def plan_rounds(step_estimate_s: float, plan: TimingPlan) -> int:
-    rounds = math.ceil(plan.target_s / max(step_estimate_s, 1e-7))
+def plan_rounds(step_estimates_s: list[float], plan: TimingPlan) -> int:
+    """Rounds so that each member is timed for about `plan.target_s` seconds on average."""
+    mean = sum(step_estimates_s) / max(len(step_estimates_s), 1)
+    rounds = math.ceil(plan.target_s / max(mean, 1e-7))
     return max(plan.min_rounds, min(plan.max_rounds, rounds))
 
 
-def time_step(
-    step: Callable[[], object],
-    name: str,
-    fullname: str,
-    plan: TimingPlan,
-    reference: Callable[[], object] | None = None,
-) -> dict:
-    """Time `step` and return pytest-benchmark's benchmark record (stats plus raw `data` in s).
+def time_paired(steps: dict[str, Callable[[], object]], plan: TimingPlan, rng: random.Random) -> dict[str, tuple]:
+    """Time every step of `steps` once per round, in a freshly shuffled order each round.
 
-    With `reference`, a reference step runs, timed by perf_counter, in pytest-benchmark's untimed
-    setup hook right before every round, so the two are interleaved round by round and share
-    whatever the machine was doing; its samples land in extra_info["reference_data"].
+    Two calibration calls per step (they also absorb lazy initialisation) size the rounds;
+    `plan.warmup_rounds` untimed rounds follow; the garbage collector is paused while timing,
+    as `timeit` does. Returns each member's per-round seconds; index i of every member is round i.
     """
-    start = time.perf_counter()
-    for _ in range(2):
-        step()  # calibration, also absorbs lazy initialisation
-    estimate = (time.perf_counter() - start) / 2
-    fixture = BenchmarkFixture(
-        _Node(name, fullname),
-        disable_gc=True,  # as timeit (and so blocked_autorange) does
-        timer=NameWrapper(time.perf_counter),
-        min_rounds=plan.min_rounds,
-        min_time=0.0,
-        max_time=plan.target_s,
-        precision=None,
-        confidence=None,
-        warmup=False,
-        warmup_iterations=0,
-        calibration_precision=10,
-        add_stats=lambda stats: None,
-        logger=_QuietLogger(),
-        warner=lambda *a, **k: None,
-        disabled=False,
-        cprofile=False,
-        cprofile_loops=None,
-        cprofile_dump=None,
-        group=None,
-    )
-    reference_data: list[float] = []
-
-    def time_reference() -> None:
+    names = list(steps)
+    estimates = []
+    for name in names:
         start = time.perf_counter()
-        reference()
-        reference_data.append(time.perf_counter() - start)
+        for _ in range(2):
+            steps[name]()
+        estimates.append((time.perf_counter() - start) / 2)
+    rounds = plan_rounds(estimates, plan)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(plan.warmup_rounds + rounds):
+            order = names[:]
+            rng.shuffle(order)
+            for name in order:
+                start = time.perf_counter()
+                steps[name]()
+                elapsed = time.perf_counter() - start
+                if r >= plan.warmup_rounds:
+                    samples[name].append(elapsed)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {name: tuple(s) for name, s in samples.items()}
 
-    rounds = plan_rounds(estimate, plan)
-    setup = time_reference if reference is not None else None
-    fixture.pedantic(step, setup=setup, rounds=rounds, warmup_rounds=plan.warmup_rounds, iterations=1)
-    record = fixture.stats.as_dict(include_data=True)
-    if reference is not None:
-        record["extra_info"] = {"reference_data": reference_data[plan.warmup_rounds :]}  # drop warm-up rounds
-    return record
+
+def machine_workload(size: int = 64, repeats: int = 4) -> Callable[[], object]:
+    """A fixed CPU workload that tracks the machine (frequency, contention, cache) but not the code under
+    test: small float64 numpy matmuls plus a pure-Python loop, about 0.1-0.3 ms. Neither torch nor
+    rnnbench runs in it, so a torch upgrade or a slower training step leaves it unchanged."""
+    import numpy as np
+
+    gen = np.random.default_rng(0)
+    a = gen.standard_normal((size, size))
+    b = gen.standard_normal((size, size))
+
+    def work() -> float:
+        c = a
+        for _ in range(repeats):
+            c = np.tanh(c @ b * 0.01)
+        total = 0
+        for i in range(2000):
+            total += i * i
+        return float(c[0, 0]) + total
+
+    return work
+
+
+def benchmark_record(samples: tuple[float, ...], name: str, fullname: str, plan: TimingPlan) -> dict:
+    """pytest-benchmark's record of one benchmark (stats plus the raw `data`), for benchmark.json."""
+    from pytest_benchmark.stats import Stats
+
+    stats = Stats()
+    for s in samples:
+        stats.update(s)
+    doc = stats.as_dict()
+    doc["data"] = list(samples)
+    doc["iterations"] = 1
+    options = {"disable_gc": True, "timer": "perf_counter", "min_rounds": plan.min_rounds,
+               "max_time": plan.target_s, "min_time": 0.0, "precision": None, "confidence": None,
+               "warmup": plan.warmup_rounds > 0}  # fmt: skip
+    return {"group": None, "name": name, "fullname": fullname, "params": None, "param": None, "extra_info": {},
+            "options": options, "stats": doc}  # fmt: skip

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -19,11 +20,11 @@ from bench.convergence import convergence_epoch
 from bench.memory import PeakMemory
 from bench.models import CELLS, RecurrentNet, count_params, flops_per_step
 from bench.tasks import TASKS, Batch, Task
-from bench.timing import TimingPlan, time_step, with_slowdown
+from bench.timing import MACHINE, TimingPlan, machine_workload, time_paired, with_slowdown
 from bench.trial import EpochRecord, Trial, TrialResult
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
-DEFAULT_THREADS = torch.get_num_threads()  # torch's own default in this process, for threads = 0
+_default_threads = 0  # what `threads = 0` means here; see default_threads()
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -35,6 +36,8 @@ class TrialOptions:
     suite: str = ""
     peaks: dict[str, float] = field(default_factory=dict)  # 'device/dtype' -> measured matmul TFLOP/s
     deterministic: bool = False  # torch.use_deterministic_algorithms for every trial
+    reference_cell: str = "rnn"  # timed beside every timing group; paired ratios are against it
+    order_seed: int = 0  # seeds the shuffled order of the members inside each timing round
 
 
 def build(trial: Trial, task: Task) -> tuple[RecurrentNet, torch.optim.Optimizer]:
@@ -123,31 +126,100 @@ def set_deterministic() -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def set_default_threads(n: int) -> None:
+    """The thread count `threads = 0` means in this process (a Dask worker's share of its host's cores)."""
+    global _default_threads
+    _default_threads = n
+
+
+def default_threads() -> int:
+    """torch's own default, read the first time it is needed, unless a worker set its share."""
+    global _default_threads
+    if not _default_threads:
+        _default_threads = torch.get_num_threads()
+    return _default_threads
+
+
+@dataclass
+class _Trained:
+    """A trial after training: its outcome so far, and its timed step if it is to be timed."""
+
+    result: TrialResult
+    step: Callable[[], None] | None = None
+
+
 def run_trial(trial: Trial, options: TrialOptions = TrialOptions()) -> TrialResult:
-    """Run one trial; any exception (out of memory included) becomes a `failed` result."""
+    """Run one trial alone (its timing group holds it and the reference); see `run_group`."""
+    return run_group([trial], options)[0]
+
+
+def run_group(trials: list[Trial], options: TrialOptions = TrialOptions(), on_start=None) -> list[TrialResult]:
+    """Train each trial of one timing group (same configuration, different cells), then time their steps
+    together round-robin with the reference cell's step and the machine workload (`bench.timing`).
+
+    Any exception in one trial (out of memory included) makes that trial's `failed` result; the others
+    go on. `on_start(trial_id)` is called before each trial trains and `on_start('')` before the timing
+    (the runner's in-flight markers)."""
+    trained = []
+    for trial in trials:
+        if on_start is not None:
+            on_start(trial.trial_id)
+        trained.append(_guarded(trial, lambda t=trial: _train_trial(t, options)))
+    timed = [t for t in trained if t.step is not None]
+    if not timed:
+        return [t.result for t in trained]
+    first = timed[0].result.trial
+    if on_start is not None:
+        on_start("")  # '' = the group's timing phase
+    try:
+        samples = _time_group(timed, options)
+    except Exception as e:  # timing failed for the whole group (e.g. no memory for the reference)
+        error = "timing: " + traceback.format_exception_only(type(e), e)[-1].strip()[:480]
+        return [replace(t.result, status="failed", error=error) if t.step else t.result for t in trained]
+    finally:
+        if first.device == "cuda":
+            torch.cuda.empty_cache()
+    members = iter(samples.members)
+    out = []
+    for t in trained:
+        if t.step is None:
+            out.append(t.result)
+            continue
+        own = next(members)
+        out.append(replace(t.result, samples=own, reference_samples=samples.reference,
+                           reference_cell=options.reference_cell, machine_samples=samples.machine,
+                           group_size=len(timed), warmup_rounds=options.plan.warmup_rounds))  # fmt: skip
+    return out
+
+
+def _guarded(trial: Trial, body: Callable[[], _Trained]) -> _Trained:
     reason = devices.skip_reason(trial)
     if reason:
-        return TrialResult(trial, "skipped", error=reason)
+        return _Trained(TrialResult(trial, "skipped", error=reason))
     try:
-        return _run(trial, options)
+        return body()
     except Exception as e:  # a failing trial is a row, never the end of the sweep
         detail = traceback.format_exception_only(type(e), e)[-1].strip()
-        return TrialResult(trial, "failed", error=detail[:500])
+        return _Trained(TrialResult(trial, "failed", error=detail[:500]))
     finally:
         if trial.device == "cuda":
             torch.cuda.empty_cache()
 
 
-def _run(trial: Trial, options: TrialOptions) -> TrialResult:
+def _set_threads(trial: Trial) -> int:
+    if trial.device == "cpu":  # every cpu trial sets it: a previous trial's count must not carry over
+        torch.set_num_threads(trial.threads or default_threads())
+    return torch.get_num_threads()
+
+
+def _train_trial(trial: Trial, options: TrialOptions) -> _Trained:
     task = TASKS.get(trial.task)()
     problem = task.check(trial)
     if problem:
         raise ValueError(problem)
     if options.deterministic:
         set_deterministic()
-    if trial.device == "cpu":  # every cpu trial sets it: a previous trial's count must not carry over
-        torch.set_num_threads(trial.threads or DEFAULT_THREADS)
-    threads = torch.get_num_threads()
+    threads = _set_threads(trial)
     torch.manual_seed(trial.seed)
     data_gen = torch.Generator().manual_seed(trial.seed * 7919 + 1)
     eval_set = _to(task.batch(trial, max(task.eval_size, 1), torch.Generator().manual_seed(trial.seed + 10**6)), trial)
@@ -157,8 +229,9 @@ def _run(trial: Trial, options: TrialOptions) -> TrialResult:
         first = _to(task.batch(trial, trial.batch, data_gen), trial)
         step, compile_time = _make_step(model, opt, task, trial, first)
         curve = _train(model, step, task, trial, data_gen, eval_set, options) if task.learns else ()
-    diverged = any(not math.isfinite(r.loss) for r in curve)
-    common = dict(
+    result = TrialResult(
+        trial,
+        "ok",
         params=params,
         length=task.length(trial),
         baseline_loss=task.baseline_loss(trial),
@@ -169,36 +242,46 @@ def _run(trial: Trial, options: TrialOptions) -> TrialResult:
         compile_time_s=compile_time,
         peak_tflops=options.peaks.get(f"{trial.device}/{trial.dtype}", float("nan")),
     )
-    if diverged:
-        return TrialResult(trial, "diverged", error="loss became NaN or inf", **common)
-    timed = with_slowdown(_synced(step, first, trial.device), options.slowdown.get(trial.cell, 0.0))
-    try:
-        reference = _rnn_reference(trial, task, first, options)
-    except Exception:  # e.g. no memory left for a second model: time the trial without its reference
-        reference = None
-    record = time_step(timed, trial.label(), f"{options.suite}::{trial.trial_id}", options.plan, reference)
+    if any(not math.isfinite(r.loss) for r in curve):
+        return _Trained(replace(result, status="diverged", error="loss became NaN or inf"))
     converged = convergence_epoch([r.solved for r in curve]) is not None
     status = "ok" if converged or not task.learns else "not_converged"
-    return TrialResult(
-        trial,
-        status,
-        samples=tuple(record["stats"]["data"]),
-        warmup_rounds=options.plan.warmup_rounds,
-        timing_json=record,
-        **common,
-    )
+    timed = with_slowdown(_synced(step, first, trial.device), options.slowdown.get(trial.cell, 0.0))
+    return _Trained(replace(result, status=status), timed)
 
 
-def _rnn_reference(trial: Trial, task: Task, batch: Batch, options: TrialOptions) -> Callable[[], None] | None:
-    """The RNN sibling's training step (fresh weights: its speed does not depend on their values), to be
-    timed interleaved with this trial's rounds so machine drift cancels in the ratio. Eager mode only."""
-    if trial.cell == "rnn" or trial.mode != "eager":
-        return None
-    sibling = trial.replace(cell="rnn")
+@dataclass(frozen=True)
+class _GroupSamples:
+    members: tuple[tuple[float, ...], ...]  # per timed trial, in order
+    reference: tuple[float, ...]
+    machine: tuple[float, ...]
+
+
+def _time_group(timed: list[_Trained], options: TrialOptions) -> _GroupSamples:
+    """Time the trained steps with the reference cell's step (the group's own trial of that cell, else a
+    fresh untrained model of it: its speed does not depend on its weights) and the machine workload."""
+    trial = timed[0].result.trial
+    _set_threads(trial)
+    steps = {f"member{i}": t.step for i, t in enumerate(timed)}
+    own = [key for key, t in zip(steps, timed, strict=True) if t.result.trial.cell == options.reference_cell]
+    if not own:
+        steps["reference"] = _reference_step(trial, options)
+    steps[MACHINE] = machine_workload()
+    samples = time_paired(steps, options.plan, random.Random(f"{options.order_seed}:{trial.group_id}"))
+    members = tuple(samples[f"member{i}"] for i in range(len(timed)))
+    return _GroupSamples(members, samples[own[0] if own else "reference"], samples[MACHINE])
+
+
+def _reference_step(trial: Trial, options: TrialOptions) -> Callable[[], None]:
+    """The reference cell's training step for `trial`'s configuration, with fresh weights."""
+    sibling = trial.replace(cell=options.reference_cell)
+    task = TASKS.get(sibling.task)()
     torch.manual_seed(trial.seed)
+    gen = torch.Generator().manual_seed(trial.seed * 7919 + 1)
     model, opt = build(sibling, task)
-    step = _synced(eager_step(model, opt, task, sibling), batch, trial.device)
-    return with_slowdown(step, options.slowdown.get("rnn", 0.0))  # a uniform slowdown slows it too
+    batch = _to(task.batch(sibling, sibling.batch, gen), sibling)
+    step, _ = _make_step(model, opt, task, sibling, batch)
+    return with_slowdown(_synced(step, batch, sibling.device), options.slowdown.get(sibling.cell, 0.0))
 
 
 def _to(batch: Batch, trial: Trial) -> Batch:
@@ -257,3 +340,9 @@ def _train(model, step: Step, task: Task, trial: Trial, gen, eval_set: Batch, op
         if lost:
             break
     return tuple(curve)
+
+
+def warm_up_process() -> None:
+    """Run one tiny untimed trial so the first real trial does not pay for torch's lazy start-up
+    (thread pools, oneDNN primitives, allocator pools) in its timing or its memory figure."""
+    run_trial(Trial(cell="lstm", encoding="embedding", max_epochs=2), TrialOptions(plan=TimingPlan(0.001, 1, 1, 1)))

@@ -49,6 +49,12 @@ class Trial:
         blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
+    @property
+    def group_id(self) -> str:
+        """The timing group: trials whose configuration differs only in `cell` are timed together."""
+        blob = json.dumps({k: v for k, v in dataclasses.asdict(self).items() if k != "cell"}, sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
     def label(self) -> str:
         return (
             f"{self.task}-{self.cell}-{self.impl}-H{self.hidden}-L{self.layers}-T{self.seq_len}"
@@ -84,7 +90,12 @@ class TrialResult:
     length: int = 0  # time steps the network ran per sample (copy: seq_len + 20)
     baseline_loss: float = float("nan")
     curve: tuple[EpochRecord, ...] = ()
-    samples: tuple[float, ...] = ()
+    samples: tuple[float, ...] = ()  # this trial's step, seconds per timed round
+    reference_samples: tuple[float, ...] = ()  # the reference cell's step in the same rounds
+    reference_cell: str = ""
+    machine_samples: tuple[float, ...] = ()  # the fixed machine workload in the same rounds
+    group_size: int = 0  # trials timed together in this timing group (the reference aside)
+    timing_slot: int = -1  # position of its timing group in the sweep's shuffled order
     warmup_rounds: int = 0
     peak_mem_bytes: int = 0
     flops_per_step: float = 0.0
@@ -93,4 +104,16 @@ class TrialResult:
     peak_tflops: float = float("nan")  # this device's measured matmul peak at this dtype
     shared_host: bool = False  # timed beside other trials on one host (dask --allow-shared-host)
     worker: str = ""  # where it ran: '' in-process, else the Dask worker's address
-    timing_json: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def timing_json(self) -> dict:
+        """pytest-benchmark's record of the timed step ({} when untimed); built at the storage boundary."""
+        if not self.samples:
+            return {}
+        from bench.timing import TimingPlan, benchmark_record
+
+        record = benchmark_record(self.samples, self.trial.label(), self.trial.trial_id, TimingPlan())
+        record["extra_info"] = {"reference_data": list(self.reference_samples),
+                                "reference_cell": self.reference_cell,
+                                "machine_data": list(self.machine_samples)}  # fmt: skip
+        return record

@@ -104,4 +104,43 @@ def test_threads_do_not_carry_over_between_trials():
     one = run_trial(HELLO3.replace(threads=1, max_epochs=1), FAST)
     default = run_trial(HELLO3.replace(threads=0, max_epochs=1), FAST)
     assert one.torch_threads == 1
-    assert default.torch_threads == train.DEFAULT_THREADS
+    assert default.torch_threads == train.default_threads()
+
+
+def test_a_worker_s_share_of_cores_is_what_threads_0_means(monkeypatch):
+    monkeypatch.setattr(train, "_default_threads", 0)
+    train.set_default_threads(1)  # as a Dask worker sets its host's share
+    assert run_trial(HELLO3.replace(threads=0, max_epochs=1), FAST).torch_threads == 1
+
+
+def test_a_group_is_timed_together_with_the_reference_and_the_machine():
+    lstm, gru = HELLO3.replace(cell="lstm", max_epochs=2), HELLO3.replace(max_epochs=2)
+    results = train.run_group([lstm, gru], FAST)
+    assert [r.trial for r in results] == [lstm, gru]
+    rounds = {len(r.samples) for r in results} | {len(r.reference_samples) for r in results}
+    assert len(rounds) == 1 and rounds.pop() >= 5  # every member timed in every round
+    assert results[0].reference_samples == results[1].reference_samples  # one RNN step, shared
+    assert results[0].reference_cell == "rnn" and results[0].group_size == 2
+    assert len(results[0].machine_samples) == len(results[0].samples)
+
+
+def test_the_group_s_own_reference_trial_is_reused():
+    rnn, lstm = HELLO3.replace(cell="rnn", max_epochs=2), HELLO3.replace(cell="lstm", max_epochs=2)
+    results = train.run_group([rnn, lstm], FAST)
+    assert results[0].reference_samples == results[0].samples  # the RNN trial is its own reference
+    assert results[1].reference_samples == results[0].samples
+
+
+def test_one_failing_trial_leaves_its_group_timed(monkeypatch):
+    original = train._train_trial
+
+    def fail_lstm(trial, options):
+        if trial.cell == "lstm":
+            raise RuntimeError("out of memory (simulated)")
+        return original(trial, options)
+
+    monkeypatch.setattr(train, "_train_trial", fail_lstm)
+    lstm, gru = HELLO3.replace(cell="lstm", max_epochs=1), HELLO3.replace(max_epochs=1)
+    failed, timed = train.run_group([lstm, gru], FAST)
+    assert failed.status == "failed" and "out of memory" in failed.error and failed.samples == ()
+    assert timed.status in ("ok", "not_converged") and len(timed.samples) == len(timed.reference_samples) >= 5

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import json
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -60,9 +59,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--executor",
-        choices=("local", "dask"),
+        choices=("local", "in-process", "dask"),
         default="local",
-        help="local: one trial after another in this process; dask: on a Dask cluster",
+        help="local: one timing group after another in a child process that is restarted when it dies (a "
+        "trial killed twice, e.g. out of memory, becomes a failed row); in-process: the same in this process, "
+        "without that isolation; dask: on a Dask cluster",
+    )
+    p.add_argument(
+        "--order-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the shuffled order in which timing groups run (recorded in suite.resolved.json)",
+    )
+    p.add_argument(
+        "--extend",
+        action="store_true",
+        help="resuming into --out with trials the folder does not have yet (other --seeds, an edited suite): "
+        "add them to the run instead of refusing",
     )
     p.add_argument(
         "--scheduler",
@@ -92,6 +106,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+MAX_SEED = 2**32  # torch.manual_seed takes up to 2**64 - 1, but the data generators derive seed * 7919 + 1
+MAX_SEEDS = 10_000
+MAX_TIME_BUDGET_S = 3600.0
+
+
 def parse_seeds(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -99,8 +118,10 @@ def parse_seeds(text: str | None) -> list[int] | None:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise BenchError(f"--seeds: {text!r} is not a comma-separated list of integers, e.g. 0,1,2") from None
-    if not seeds or min(seeds) < 0:
-        raise BenchError(f"--seeds: {text!r} must list at least one seed, each >= 0")
+    if not seeds or min(seeds) < 0 or max(seeds) >= MAX_SEED:
+        raise BenchError(f"--seeds: {text!r} must list at least one seed, each in 0..{MAX_SEED - 1}")
+    if len(seeds) > MAX_SEEDS:
+        raise BenchError(f"--seeds: {len(seeds)} seeds; at most {MAX_SEEDS}")
     return seeds
 
 
@@ -121,8 +142,12 @@ def parse_slowdown(text: str | None, cells: list[str]) -> dict[str, float]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.time_budget <= 0:
-        raise BenchError(f"--time-budget: {args.time_budget} must be > 0 seconds")
+    if not 0 < args.time_budget <= MAX_TIME_BUDGET_S:  # also refuses nan
+        raise BenchError(f"--time-budget: {args.time_budget} must be a number of seconds in (0, {MAX_TIME_BUDGET_S:g}]")
+    if args.out is not None and not args.out.strip():
+        raise BenchError("--out: an empty folder name; give a folder, or leave --out out for the default place")
+    if not 0 <= args.order_seed < MAX_SEED:
+        raise BenchError(f"--order-seed: {args.order_seed} must be in 0..{MAX_SEED - 1}")
     if args.warmup_rounds < 0:
         raise BenchError(f"--warmup-rounds: {args.warmup_rounds} must be >= 0")
     if args.workers is not None and args.workers < 1:
@@ -159,22 +184,51 @@ def _dedupe(trials):
 
 
 def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
+    from bench.runfolder import RunLock, new_run_folder
+
+    if args.out:
+        out = Path(args.out)
+        created = not out.exists()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BenchError(f"--out: cannot create {args.out!r}: {e.strerror or e}") from None
+    else:
+        out, created = new_run_folder(Path(DEFAULT_RESULTS) / suite.name), True
+    try:
+        lock = RunLock(out)
+    except BenchError:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    try:
+        return _sweep_locked(args, suite, slowdown, out, created)
+    finally:
+        lock.release()
+
+
+def _sweep_locked(args: argparse.Namespace, suite, slowdown: dict[str, float], out: Path, created: bool) -> int:
     from bench import devices
     from bench.calibration import calibrate, peaks
     from bench.environment import benchmark_meta, env_info
-    from bench.runner import local_executor, run_sweep
+    from bench.runner import in_process_executor, local_executor, run_sweep
     from bench.timing import TimingPlan
     from bench.train import TrialOptions
 
-    out = Path(args.out) if args.out else _default_out(suite.name)
-    _check_same_suite(out, suite.name)
-    executor = local_executor
-    extra = {"inject_slowdown": slowdown, "executor": args.executor, "suite_path": suite.path}
-    if args.executor == "dask":
-        from bench.distributed import dask_executor
+    try:
+        all_trials, suite = _check_resume(out, suite, args.extend)
+        executor = in_process_executor if args.executor == "in-process" else local_executor
+        extra = {"inject_slowdown": slowdown, "executor": args.executor, "suite_path": suite.path,
+                 "order_seed": args.order_seed}  # fmt: skip
+        if args.executor == "dask":
+            from bench.distributed import dask_executor
 
-        executor, dask_info = dask_executor(args, out)
-        extra.update(dask_info)
+            executor, dask_info = dask_executor(args, out)
+            extra.update(dask_info)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     if args.deterministic:
         from bench.train import set_deterministic
 
@@ -189,10 +243,11 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
         suite=suite.name,
         peaks=peaks(calibration),
         deterministic=args.deterministic,
+        order_seed=args.order_seed,
     )
     print(f"rnnbench: {len(suite.trials)} trials of suite {suite.name!r} -> {out}", file=sys.stderr)
     summary = run_sweep(suite, out, env_info(suite.name, extra), benchmark_meta(), options, executor,
-                        progress=not args.no_progress)  # fmt: skip
+                        progress=not args.no_progress, all_trials=all_trials)  # fmt: skip
     if not args.out:  # only runs in the default place are "the latest" of their suite
         _link_latest(out)
     _print_summary(summary, args)
@@ -206,21 +261,41 @@ def print_epoch(trial, record) -> None:
     print(f"Predicted string: {record.predicted}, Epoch [{record.epoch}/{trial.max_epochs}] loss {record.loss:.3f}")
 
 
-def _check_same_suite(out: Path, name: str) -> None:
-    """Resuming into a folder that holds another suite's run would mix the two: refuse before any work."""
-    env = out / "env.json"
-    if env.exists():
-        previous = json.loads(env.read_text()).get("suite")
-        if previous != name:
-            raise BenchError(
-                f"--out: {str(out)!r} holds a run of suite {previous!r}, not {name!r}; resume it with its own "
-                f"suite, or choose another --out"
-            )
+def _check_resume(out: Path, suite, extend: bool):
+    """Resuming must ask for the trials the folder holds: refuse another suite, and refuse other trials
+    (other --seeds, an edited suite) unless --extend adds them. Returns (every trial the run folder
+    will describe, the suite to run: with --extend its text is the folder's first suite file)."""
+    from bench.results import SUITE, read_env, read_resolved
 
-
-def _default_out(suite_name: str) -> Path:
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-    return Path(DEFAULT_RESULTS) / suite_name / stamp
+    env = read_env(out)
+    if env is None:
+        return list(suite.trials), suite
+    previous = env.get("suite")
+    if previous != suite.name:
+        raise BenchError(
+            f"--out: {str(out)!r} holds a run of suite {previous!r}, not {suite.name!r}; resume it with its own "
+            f"suite, or choose another --out"
+        )
+    old = read_resolved(out)
+    if old is None:
+        return list(suite.trials), suite
+    old_ids = {t.trial_id for t in old}
+    new = [t for t in suite.trials if t.trial_id not in old_ids]
+    dropped = len(old_ids - {t.trial_id for t in suite.trials})
+    if not new and not dropped:
+        return list(suite.trials), suite
+    if not extend:
+        raise BenchError(
+            f"--out: {str(out)!r} holds {len(old)} trials of suite {suite.name!r}; this command asks for "
+            f"{len(suite.trials)}: {len(new)} not in the folder, {dropped} of the folder's not asked for now "
+            f"(other --seeds or an edited suite). Resume with the same suite and options, pass --extend to add "
+            f"the new trials to this run, or choose another --out"
+        )
+    if new:
+        n = len(list(out.glob("suite.extend-*.toml"))) + 1
+        (out / f"suite.extend-{n}.toml").write_text(suite.text)
+    first = (out / SUITE).read_text() if (out / SUITE).exists() else suite.text
+    return old + new, dataclasses.replace(suite, text=first)
 
 
 def _link_latest(out: Path) -> None:
