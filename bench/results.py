@@ -10,6 +10,7 @@ row, so a trial counts as complete exactly when its trials.csv row exists. This 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -25,7 +26,7 @@ from bench import SCHEMA_VERSION
 from bench.analysis import DERIVED, with_sibling_ratios
 from bench.convergence import convergence_epoch, first_hit_epoch, stuck_at_baseline
 from bench.errors import BenchError
-from bench.trial import AXES, TrialResult
+from bench.trial import AXES, Trial, TrialResult
 
 TRIALS = "trials.csv"
 CURVES = "curves.csv"
@@ -127,22 +128,52 @@ def _csv_text(columns: tuple[str, ...], rows: list[dict], header: bool) -> str:
     return buf.getvalue()
 
 
+def _cannot_write(path: Path, e: OSError) -> BenchError:
+    return BenchError(f"cannot write {path}: {e.strerror or e}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _append(path: Path, text: str) -> None:
-    """Append `text` with one write and fsync: a kill leaves whole rows or, at worst, one torn tail."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """Append `text` with one write and fsync: a kill leaves whole rows or, at worst, one torn tail.
+
+    A failed write (disk full) is cut back to the old end of the file, so no partial row is left."""
     try:
-        os.write(fd, text.encode())
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+    start = os.fstat(fd).st_size
+    try:
+        _write_all(fd, text.encode())
         os.fsync(fd)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        raise _cannot_write(path, e) from None
     finally:
         os.close(fd)
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file through `NAME.tmp` and a rename; on any OSError the tmp is removed and the
+    old file stays as it was (BenchError 'cannot write PATH: reason')."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    with open(tmp) as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _cannot_write(path, e) from None
 
 
 def _empty(path: Path) -> bool:
@@ -154,24 +185,268 @@ def _drop_torn_tail(path: Path) -> None:
     """Remove a last line without its newline (a write cut by a crash)."""
     if not path.exists():
         return
-    data = path.read_bytes()
+    data = _read_bytes(path)
     if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
+        try:
+            os.truncate(path, data.rfind(b"\n") + 1)
+        except OSError as e:
+            raise _cannot_write(path, e) from None
+
+
+# --- reading: every reader validates what it reads -------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise BenchError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _read_text(path: Path) -> str:
+    data = _read_bytes(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise BenchError(
+            f"{path}, line {line}: not UTF-8 text (byte {data[e.start]:#04x}); rnnbench writes UTF-8: "
+            "restore the file or re-run the suite into another folder"
+        ) from None
+
+
+def _version_error(where: object, key: str, value: object) -> BenchError:
+    shown = "missing" if value is None else f"{value!r}" if not isinstance(value, list) else str(value)
+    return BenchError(
+        f"{where}: {key} {shown} is not {SCHEMA_VERSION}, the version this rnnbench reads; re-run the suite "
+        "with this version or use the rnnbench that wrote it"
+    )
+
+
+def _check_json_version(where: object, value: object, key: str = "schema_version") -> None:
+    if type(value) is not int or value != SCHEMA_VERSION:
+        raise _version_error(where, key, value)
+
+
+def read_json(path: Path, key: str = "schema_version") -> dict:
+    """A JSON object file whose `key` is SCHEMA_VERSION; BenchError naming the file otherwise."""
+    try:
+        doc = json.loads(_read_text(path))
+    except json.JSONDecodeError as e:
+        raise BenchError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); restore it or re-run the suite"
+        ) from None
+    if not isinstance(doc, dict):
+        raise BenchError(f"{path}: a JSON {type(doc).__name__}, not an object; not an rnnbench {path.name}")
+    _check_json_version(path, doc.get(key), key)
+    return doc
+
+
+def _json_doc(path: Path) -> dict | None:
+    """A JSON object file of this schema_version, or None when absent; BenchError when unreadable."""
+    return read_json(path) if path.exists() else None
+
+
+def read_env(run_dir: Path) -> dict | None:
+    """env.json of a run folder, or None when it has none yet."""
+    return _json_doc(Path(run_dir) / ENV)
+
+
+def read_resolved(run_dir: Path) -> list | None:
+    """The trials suite.resolved.json describes, or None when the folder has none."""
+    from bench.trial import AXIS_FIELDS, Trial
+
+    path = Path(run_dir) / RESOLVED
+    doc = _json_doc(path)
+    if doc is None:
+        return None
+    try:
+        return [Trial(**{k: v for k, v in t.items() if k in AXIS_FIELDS}) for t in doc["trials"]]
+    except (KeyError, TypeError, AttributeError) as e:
+        raise BenchError(f"{path}: field 'trials' is not a list of trials: {e}") from None
+
+
+@dataclass(frozen=True)
+class _Csv:
+    header: list[str]
+    rows: list[list[str]]  # every row has len(header) fields
+    lines: list[int]  # the file line each row ends on (1-based)
+    text: str
+
+
+def _read_csv(path: Path) -> _Csv:
+    """Parse a CSV file strictly: UTF-8, every row with the header's field count.
+
+    A last line without its newline is a write cut by a crash and is left out, as resume would drop it."""
+    text = _read_text(path)
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, [])
+        rows, lines = [], []
+        for fields in reader:
+            if not fields:
+                continue  # a blank line
+            if len(fields) != len(header):
+                what = "a cut row" if len(fields) < len(header) else "an extra field"
+                raise BenchError(
+                    f"{path}, line {reader.line_num}: {len(fields)} fields where the header has {len(header)} "
+                    f"({what}); fix or delete that line"
+                )
+            rows.append(fields)
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        raise BenchError(f"{path}, line {reader.line_num}: unreadable CSV: {e}") from None
+    return _Csv(header, rows, lines, text)
+
+
+def _csv_file_text(header: list[str], rows: list[list[str]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
+    return buf.getvalue()
+
+
+def _numeric_axes() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Trial) if f.type in ("int", "float", int, float))
+
+
+NOT_NUMERIC = {"trial_id", "status", "error", "stuck_at_baseline", "shared_host", "worker"}
+TRIAL_NUMERIC = _numeric_axes() + tuple(c for c in OUTCOME_COLUMNS + RATIO_COLUMNS if c not in NOT_NUMERIC)
+CURVE_NUMERIC = ("epoch", "loss", "metric", "train_time_s")
+STATUSES = ("ok", "not_converged", "diverged", "failed", "skipped")
+
+
+def _table(path: Path, parsed: _Csv, required: tuple[str, ...], numeric: tuple[str, ...]) -> pd.DataFrame:
+    """The parsed rows as a table: required columns present, schema_version checked, numbers numeric."""
+    missing = [c for c in required if c not in parsed.header]
+    if missing:
+        raise BenchError(f"{path}: missing columns {missing}; not an rnnbench {path.name} file")
+    if not parsed.rows:
+        return pd.DataFrame(columns=parsed.header)
+    table = pd.read_csv(io.StringIO(parsed.text), dtype={"trial_id": str, "schema_version": str, "predicted": str})
+    check_schema(path, table, parsed.lines)
+    for column in numeric:
+        if column in table.columns:
+            table[column] = _numbers(path, table[column], parsed.lines)
+    if table["trial_id"].isna().any():
+        raise BenchError(f"{path}, line {parsed.lines[int(table['trial_id'].isna().argmax())]}: empty trial_id")
+    return table
+
+
+def _numbers(path: Path, column: pd.Series, lines: list[int]) -> pd.Series:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = column.notna() & values.isna()
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise BenchError(
+            f"{path}, line {lines[i]}: column {column.name!r} holds {column.iloc[i]!r}, not a number "
+            "(empty means no value); fix or delete that line"
+        )
+    return values
+
+
+def check_schema(path: Path, table: pd.DataFrame, lines: list[int] | None = None) -> None:
+    """Every row's schema_version is SCHEMA_VERSION (an integer); BenchError naming the values otherwise."""
+    if "schema_version" not in table:
+        raise _version_error(path, "schema_version", None)
+    found = table["schema_version"].astype(object).where(table["schema_version"].notna(), "")
+    versions = {_version_value(v) for v in found}
+    if versions - {SCHEMA_VERSION}:
+        raise _version_error(path, "schema_version", sorted(versions, key=str))
+
+
+def _version_value(value: object) -> object:
+    """'1' -> 1; anything that is not an integer literal ('abc', '1.5', '') stays as it is."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def read_trials(path: Path) -> pd.DataFrame:
+    """trials.csv, validated: field counts, schema_version, statuses, numeric columns, ids as strings."""
+    table = _table(path, _read_csv(path), ("schema_version", "trial_id", "status"), TRIAL_NUMERIC)
+    bad = ~table["status"].isin(STATUSES)
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise BenchError(f"{path}: column 'status' holds {table['status'].iloc[i]!r} (trial "
+                         f"{table['trial_id'].iloc[i]}); valid: {', '.join(STATUSES)}")  # fmt: skip
+    return table.assign(schema_version=SCHEMA_VERSION)
+
+
+def read_curves(path: Path) -> pd.DataFrame:
+    """curves.csv, validated like trials.csv; an absent or empty file is an empty table."""
+    if _empty(path):
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    table = _table(path, _read_csv(path), ("schema_version", "trial_id", "epoch", "loss"), CURVE_NUMERIC)
+    return table.assign(schema_version=SCHEMA_VERSION) if len(table) else table
+
+
+def _sample_lines(path: Path) -> list[tuple[str, dict]]:
+    """samples.jsonl as (line, record) pairs, each record checked; a torn last line (no newline) is left out."""
+    if not path.exists():
+        return []
+    lines = _read_text(path).split("\n")
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        torn = n == len(lines)  # the text did not end with a newline
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if torn:
+                continue  # a write cut by a crash
+            raise BenchError(
+                f"{path}, line {n}: not JSON ({e.msg} at column {e.colno}); fix or delete that line"
+            ) from None
+        out.append((line, _check_sample(f"{path}, line {n}", record)))
+    return out
+
+
+def _check_sample(where: str, record: object) -> dict:
+    """One pytest-benchmark record as rnnbench writes it: extra_info.trial_id, schema_version, stats.data."""
+    if not isinstance(record, dict):
+        raise BenchError(f"{where}: a JSON {type(record).__name__}, not a benchmark record (an object)")
+    extra = record.get("extra_info")
+    if not isinstance(extra, dict) or not isinstance(extra.get("trial_id"), str) or not extra["trial_id"]:
+        raise BenchError(f"{where}: no extra_info.trial_id (a string); every record names its trial")
+    _check_json_version(where, extra.get("schema_version"), "extra_info.schema_version")
+    stats = record.get("stats")
+    data = stats.get("data") if isinstance(stats, dict) else None
+    for name, values in (("stats.data", data), ("extra_info.reference_data", extra.get("reference_data", []))):
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            raise BenchError(f"{where}: {name} is {str(values)[:60]!r}, not a list of numbers (seconds per round)")
+    return record
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_samples(path: Path) -> list[dict]:
+    """Every pytest-benchmark record of samples.jsonl, validated; [] when the file is absent."""
+    return [record for _, record in _sample_lines(path)]
 
 
 class RunWriter:
-    """Appends results to a run folder; reopening a folder resumes it."""
+    """Appends results to a run folder; reopening a folder resumes it (after validating what is there)."""
 
     def __init__(self, out_dir: Path, env: dict, suite_text: str, benchmark_meta: dict) -> None:
         self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BenchError(f"cannot create {self.dir}: {e.strerror or e}") from None
         self.env = env
         self.benchmark_meta = benchmark_meta
+        check_sweep(self.dir)  # before any work, not at the end of the run
+        read_env(self.dir)
+        self._benchmarks: list[dict] = []
         self._repair()
         self.done = self._completed()
         write_atomic(self.dir / ENV, json.dumps(env, indent=2, default=str) + "\n")
         write_atomic(self.dir / SUITE, suite_text)
-        self._benchmarks = [json.loads(line) for line in self._lines(SAMPLES)]
 
     def write_resolved(self, name: str, trials: list, order_seed: int = 0, timing_order: list | None = None) -> None:
         """The suite as expanded (CLI overrides applied): every trial's id and axes, in suite order, and
@@ -185,34 +460,31 @@ class RunWriter:
         }
         write_atomic(self.dir / RESOLVED, json.dumps(doc, indent=1) + "\n")
 
-    def _lines(self, name: str) -> list[str]:
-        path = self.dir / name
-        return path.read_text().splitlines() if path.exists() else []
-
     def _repair(self) -> None:
         """Drop torn tails, then rows of a trial that was in flight (no trials.csv row)."""
         for name in (TRIALS, CURVES, SAMPLES):
             _drop_torn_tail(self.dir / name)
-        existing = self.dir / TRIALS
-        if not _empty(existing):
-            check_schema(existing, pd.read_csv(existing, usecols=["schema_version"]))
         done = self._completed()
         curves = self.dir / CURVES
         if not _empty(curves):
-            lines = curves.read_text().splitlines(keepends=True)
-            keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",")[1] in done]
-            if len(keep) != len(lines):
-                write_atomic(curves, "".join(keep))
-        samples = self._lines(SAMPLES)
-        keep_s = [ln for ln in samples if json.loads(ln)["extra_info"]["trial_id"] in done]
+            parsed = _read_csv(curves)
+            _resumable_header(curves, parsed.header, CURVE_COLUMNS)
+            _table(curves, parsed, CURVE_COLUMNS, CURVE_NUMERIC)
+            keep = [row for row in parsed.rows if row[parsed.header.index("trial_id")] in done]
+            if len(keep) != len(parsed.rows):
+                write_atomic(curves, _csv_file_text(parsed.header, keep))
+        samples = _sample_lines(self.dir / SAMPLES)
+        keep_s = [(line, r) for line, r in samples if r["extra_info"]["trial_id"] in done]
         if len(keep_s) != len(samples):
-            write_atomic(self.dir / SAMPLES, "".join(ln + "\n" for ln in keep_s))
+            write_atomic(self.dir / SAMPLES, "".join(line + "\n" for line, _ in keep_s))
+        self._benchmarks = [r for _, r in keep_s]
 
     def _completed(self) -> set[str]:
         path = self.dir / TRIALS
         if _empty(path):
             return set()
-        return set(pd.read_csv(path, usecols=["trial_id"], dtype=str)["trial_id"])
+        _resumable_header(path, _read_csv(path).header, TRIAL_COLUMNS)
+        return set(read_trials(path)["trial_id"])
 
     def append(self, result: TrialResult) -> None:
         trial_id = result.trial.trial_id
@@ -222,7 +494,8 @@ class RunWriter:
         if result.curve:
             _append(curves, _csv_text(CURVE_COLUMNS, curve_rows(result), header=_empty(curves)))
         if result.timing_json:
-            extra = {**result.timing_json.get("extra_info", {}), "trial_id": trial_id, "status": result.status}
+            extra = {**result.timing_json.get("extra_info", {}), "trial_id": trial_id, "status": result.status,
+                     "schema_version": SCHEMA_VERSION}  # fmt: skip
             record = {**result.timing_json, "extra_info": extra}
             record["params"] = dataclasses.asdict(result.trial)
             record["param"] = trial_id
@@ -243,28 +516,63 @@ class RunWriter:
         path = self.dir / TRIALS
         if _empty(path):
             return pd.DataFrame(columns=TRIAL_COLUMNS)
-        table = with_sibling_ratios(pd.read_csv(path, dtype={"trial_id": str}))
+        table = with_sibling_ratios(read_trials(path))
         write_atomic(path, table.to_csv(index=False, columns=list(TRIAL_COLUMNS), lineterminator="\n"))
         if not (self.dir / BENCHMARK).exists():
             self._write_benchmark()
         return table
 
 
-def record_session(run_dir: Path, session: dict) -> None:
-    """Append one invocation's wall time and counts to sweep.json (a resumed run has several)."""
-    path = Path(run_dir) / SWEEP
-    doc = json.loads(path.read_text()) if path.exists() else {"schema_version": SCHEMA_VERSION, "sessions": []}
-    doc["sessions"].append(session)
-    write_atomic(path, json.dumps(doc, indent=2) + "\n")
-
-
-def check_schema(path: Path, table: pd.DataFrame) -> None:
-    versions = set(table["schema_version"].dropna().astype(int)) if "schema_version" in table else {None}
-    if versions - {SCHEMA_VERSION}:
+def _resumable_header(path: Path, header: list[str], columns: tuple[str, ...]) -> None:
+    """New rows are appended in this rnnbench's column order: refuse a file whose header differs."""
+    if tuple(header) != columns:
+        missing = [c for c in columns if c not in header]
+        extra = [c for c in header if c not in columns]
         raise BenchError(
-            f"{path}: schema_version {sorted(versions, key=str)} is not {SCHEMA_VERSION}, the version this "
-            f"rnnbench reads; re-run the suite with this version or use the rnnbench that wrote it"
+            f"{path}: its columns are not the ones this rnnbench writes (missing {missing}, unknown {extra}); "
+            "resume it with the rnnbench that wrote it, or choose another --out"
         )
+
+
+# --- sweep.json: one entry per invocation ------------------------------------------------------------
+
+
+def _read_sweep(run_dir: Path) -> dict:
+    path = Path(run_dir) / SWEEP
+    if not path.exists():
+        return {"schema_version": SCHEMA_VERSION, "sessions": []}
+    doc = read_json(path)
+    sessions = doc.get("sessions")
+    if not isinstance(sessions, list) or not all(isinstance(s, dict) for s in sessions):
+        raise BenchError(f"{path}: field 'sessions' is {str(sessions)[:60]!r}, not a list of objects")
+    return doc
+
+
+def check_sweep(run_dir: Path) -> None:
+    """BenchError now, before any work, when a run folder's sweep.json could not be updated at its end."""
+    _read_sweep(run_dir)
+
+
+def open_session(run_dir: Path, session: dict) -> int:
+    """Append this invocation to sweep.json with "ended": false (a killed run keeps it so); its index."""
+    doc = _read_sweep(run_dir)
+    doc["sessions"].append({**session, "ended": False})
+    write_atomic(Path(run_dir) / SWEEP, json.dumps(doc, indent=2, default=str) + "\n")
+    return len(doc["sessions"]) - 1
+
+
+def close_session(run_dir: Path, index: int, session: dict) -> None:
+    """Replace session `index` (from `open_session`) by its final figures, with "ended": true."""
+    doc = _read_sweep(run_dir)
+    if not 0 <= index < len(doc["sessions"]):
+        raise BenchError(f"{Path(run_dir) / SWEEP}: no session {index} to close (it has {len(doc['sessions'])})")
+    doc["sessions"][index] = {**session, "ended": True}
+    write_atomic(Path(run_dir) / SWEEP, json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def record_session(run_dir: Path, session: dict) -> None:
+    """Append one finished invocation's wall time and counts to sweep.json (a resumed run has several)."""
+    close_session(run_dir, open_session(run_dir, session), session)
 
 
 @dataclass(frozen=True)
@@ -289,71 +597,21 @@ class Run:
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Read a run folder; BenchError when it is missing, empty, unreadable or of another schema."""
+    """Read a run folder, validating every file in it; BenchError when it is missing, empty, malformed
+    or of another schema."""
     d = Path(run_dir)
     if not d.is_dir():
         raise BenchError(f"results folder {str(d)!r} not found")
     path = d / TRIALS
     if not path.exists():
         raise BenchError(f"{d}: no {TRIALS}; is this a run folder (results/<suite>/<run-id>)?")
-    try:
-        trials = pd.read_csv(path, on_bad_lines="skip", dtype={"trial_id": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise BenchError(f"{path}: unreadable: {e}") from None
-    missing = [c for c in ("schema_version", "trial_id", "status") if c not in trials.columns]
-    if missing:
-        raise BenchError(f"{path}: missing columns {missing}; not an rnnbench trials file")
-    check_schema(path, trials)
+    trials = read_trials(path)
     if trials.empty:
         raise BenchError(f"{path}: no trials recorded yet")
-    trials = with_sibling_ratios(trials)
-    curves_path = d / CURVES
-    curves = (
-        pd.read_csv(curves_path, on_bad_lines="skip") if curves_path.exists() else pd.DataFrame(columns=CURVE_COLUMNS)
-    )
-    env = json.loads((d / ENV).read_text()) if (d / ENV).exists() else {}
-    samples = d / SAMPLES
-    benchmarks = []
-    if samples.exists():
-        for line in samples.read_text().splitlines():
-            try:
-                benchmarks.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line
-    return Run(d, trials, curves, env, benchmarks)
-
-
-def _json_doc(path: Path) -> dict | None:
-    """A JSON object file of this schema_version, or None when absent; BenchError when unreadable."""
-    if not path.exists():
-        return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise BenchError(f"{path}: unreadable: {e}") from None
-    if not isinstance(doc, dict):
-        raise BenchError(f"{path}: expected a JSON object, got {type(doc).__name__}")
-    version = doc.get("schema_version")
-    if type(version) is not int or version != SCHEMA_VERSION:
-        raise BenchError(f"{path}: schema_version {version!r} is not {SCHEMA_VERSION}, the version this rnnbench "
-                         f"reads; use the rnnbench that wrote it, or another folder")  # fmt: skip
-    return doc
-
-
-def read_env(run_dir: Path) -> dict | None:
-    """env.json of a run folder, or None when it has none yet."""
-    return _json_doc(Path(run_dir) / ENV)
-
-
-def read_resolved(run_dir: Path) -> list | None:
-    """The trials suite.resolved.json describes, or None when the folder has none."""
-    from bench.trial import AXIS_FIELDS, Trial
-
-    path = Path(run_dir) / RESOLVED
-    doc = _json_doc(path)
-    if doc is None:
-        return None
-    try:
-        return [Trial(**{k: v for k, v in t.items() if k in AXIS_FIELDS}) for t in doc["trials"]]
-    except (KeyError, TypeError, AttributeError) as e:
-        raise BenchError(f"{path}: field 'trials' is not a list of trials: {e}") from None
+    env = read_env(d) or {}
+    benchmarks = read_samples(d / SAMPLES)
+    check_sweep(d)
+    _json_doc(d / RESOLVED)
+    if (d / BENCHMARK).exists():
+        read_json(d / BENCHMARK, "rnnbench_schema_version")
+    return Run(d, with_sibling_ratios(trials), read_curves(d / CURVES), env, benchmarks)

@@ -29,10 +29,7 @@ def result(cell: str, samples=BASE, conv: int | None = 3, loss: float = 0.1, sta
     curve = tuple(EpochRecord(e, 1.0 if e < epochs else loss, 0.5, "", conv is not None and e >= conv, 0.01)
                   for e in range(1, epochs + 1))  # fmt: skip
     status = status or ("ok" if conv else "not_converged")
-    timing = (
-        {"stats": {"data": [float(s) for s in samples], "median": float(np.median(samples))}} if len(samples) else {}
-    )
-    return TrialResult(Trial(cell=cell, seed=seed), status, curve=curve, timing_json=timing)
+    return TrialResult(Trial(cell=cell, seed=seed), status, curve=curve, samples=tuple(float(s) for s in samples))
 
 
 def make_run(d: Path, *results: TrialResult):
@@ -170,8 +167,8 @@ def test_normalize_rnn_catches_one_slower_cell(tmp_path: Path):
 
 
 def with_reference(r: TrialResult, reference) -> TrialResult:
-    timing = {**r.timing_json, "extra_info": {"reference_data": [float(x) for x in reference]}}
-    return TrialResult(r.trial, r.status, curve=r.curve, timing_json=timing)
+    return TrialResult(r.trial, r.status, curve=r.curve, samples=r.samples,
+                       reference_samples=tuple(float(x) for x in reference))  # fmt: skip
 
 
 def test_normalize_rnn_prefers_the_interleaved_reference_round_by_round(tmp_path: Path):

@@ -17,7 +17,7 @@ def result(cell: str, median: float, conv_at: int | None, params: int, status: s
     stats = {"median": median, "iqr": median / 10, "min": median * 0.9, "mean": median, "rounds": 3,
              "data": [median * 0.9, median, median * 1.1]}  # fmt: skip
     return TrialResult(Trial(cell=cell), status, params=params, length=5, baseline_loss=1.386, curve=curve,
-                       samples=tuple(stats["data"]), timing_json={"name": cell, "stats": stats},
+                       samples=tuple(stats["data"]),
                        flops_per_step=2e6, peak_tflops=1.0)  # fmt: skip
 
 
@@ -81,7 +81,8 @@ def test_repair_drops_torn_tail_and_orphan_rows(tmp_path: Path):
     with open(tmp_path / "curves.csv", "a") as f:
         f.write(_csv_text(CURVE_COLUMNS, curve_rows(lstm), header=False))
     with open(tmp_path / "samples.jsonl", "a") as f:
-        f.write(json.dumps({"extra_info": {"trial_id": lstm.trial.trial_id}, "stats": {"data": [1]}}) + "\n")
+        record = {"extra_info": {"trial_id": lstm.trial.trial_id, "schema_version": 1}, "stats": {"data": [1]}}
+        f.write(json.dumps(record) + "\n")
     with open(tmp_path / "trials.csv", "a") as f:
         f.write("1,hello,lstm,fus")
     w2 = writer(tmp_path)
