@@ -39,7 +39,7 @@ test: install browser
 	$(VENV)/bin/zizmor --offline .github/workflows/
 	$(PY) -m pytest -q
 
-# Unit tests only: no end-to-end CLI runs, no browser (about a minute on 2 cores).
+# Unit tests only: not the end-to-end CLI runs marked slow, not the browser test.
 test-fast: install
 	$(PY) -m ruff check bench tests
 	$(PY) -m pytest -q -m "not slow and not browser"
