@@ -132,12 +132,28 @@ def gate(
         if t not in cur.index
     ]
     ran = [t for t in common if base.at[t, "status"] in TIMED and cur.at[t, "status"] in TIMED]
+    if any(rule.metric == "time" for rule in rules):
+        for run in (baseline, current):
+            require_samples(run, ran)
     for rule in rules:
         if rule.metric == "time":
             findings += _time_findings(baseline, current, base.loc[ran], rule, normalize, fdr)
         else:
             findings += [_quality_finding(base.loc[t], cur.loc[t], rule) for t in ran]
     return findings
+
+
+def require_samples(run: Run, trial_ids: list[str]) -> None:
+    """BenchError when timed trials lack their raw samples: the time rule could not judge them."""
+    samples = run.samples()
+    lacking = [t for t in trial_ids if not len(samples.get(t, []))]
+    if lacking:
+        where = "samples.jsonl is missing or empty" if not run.benchmarks else "samples.jsonl has no record for them"
+        raise BenchError(
+            f"{run.dir}: {len(lacking)} of {len(trial_ids)} timed trials (status ok or not_converged) have no timing "
+            f"samples ({where}; first: {lacking[0]}), so the time rule cannot be evaluated; restore samples.jsonl, "
+            "re-run the suite, or leave time out of --rules"
+        )
 
 
 def _by_id(trials: pd.DataFrame) -> pd.DataFrame:

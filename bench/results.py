@@ -216,7 +216,12 @@ def _read_text(path: Path) -> str:
 
 
 def _version_error(where: object, key: str, value: object) -> BenchError:
-    shown = "missing" if value is None else f"{value!r}" if not isinstance(value, list) else str(value)
+    if value is None:
+        return BenchError(
+            f"{where}: no {key}; this rnnbench reads version {SCHEMA_VERSION} files, which all carry it: "
+            "re-run the suite, or use the rnnbench that wrote this file"
+        )
+    shown = str(value) if isinstance(value, list) else repr(value)
     return BenchError(
         f"{where}: {key} {shown} is not {SCHEMA_VERSION}, the version this rnnbench reads; re-run the suite "
         "with this version or use the rnnbench that wrote it"
@@ -350,10 +355,13 @@ def check_schema(path: Path, table: pd.DataFrame, lines: list[int] | None = None
     """Every row's schema_version is SCHEMA_VERSION (an integer); BenchError naming the values otherwise."""
     if "schema_version" not in table:
         raise _version_error(path, "schema_version", None)
-    found = table["schema_version"].astype(object).where(table["schema_version"].notna(), "")
-    versions = {_version_value(v) for v in found}
-    if versions - {SCHEMA_VERSION}:
-        raise _version_error(path, "schema_version", sorted(versions, key=str))
+    found = [
+        _version_value(v) for v in table["schema_version"].astype(object).where(table["schema_version"].notna(), "")
+    ]
+    bad = [i for i, v in enumerate(found) if type(v) is not int or v != SCHEMA_VERSION]
+    if bad:
+        where = f"{path}, line {lines[bad[0]]}" if lines else path
+        raise _version_error(where, "schema_version", sorted({found[i] for i in bad}, key=str))
 
 
 def _version_value(value: object) -> object:

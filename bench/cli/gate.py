@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import html
 import json
 import math
 from collections import Counter
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import SCHEMA_VERSION
+from bench.cli.show import printable
 from bench.errors import BenchError
 from bench.gate import DEFAULT_RULES, METRICS, NORMALIZE, VERDICTS, Finding, failed, gate, parse_rules
 
@@ -81,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(f"--fdr: {args.fdr} must be between 0 and 1 (0.05 = 5%)")
     for flag in ("json", "markdown"):
         path = getattr(args, flag)
+        if path and Path(path).is_dir():
+            example = str(Path(path) / ("gate.json" if flag == "json" else "gate.md"))
+            raise BenchError(f"--{flag}: {path!r} is a folder; give a file, e.g. {example!r}")
         if path and not Path(path).parent.is_dir():
             raise BenchError(f"--{flag}: folder {str(Path(path).parent)!r} does not exist")
     baseline, current = load_run(resolve(args.baseline)), load_run(resolve(args.current))
@@ -93,10 +98,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"not compared: {only_base} trials only in the baseline, {only_cur} only in the current run")
     print(text_report(findings))
     if args.markdown:
-        Path(args.markdown).write_text(markdown_report(findings, args))
+        _write(args.markdown, markdown_report(findings, args))
     if args.json:
-        Path(args.json).write_text(json.dumps(json_report(findings, args), indent=2) + "\n")
+        _write(args.json, json.dumps(json_report(findings, args), indent=2) + "\n")
     return 1 if failed(findings) else 0
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise BenchError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def counts(findings: list[Finding]) -> pd.DataFrame:
@@ -133,7 +145,7 @@ def text_report(findings: list[Finding]) -> str:
     for verdict in ("regression", "improvement"):
         table = changed(findings, verdict)
         if not table.empty:
-            parts.append(f"\n{verdict}s:\n" + table.to_string(index=False))
+            parts.append(f"\n{verdict}s:\n" + table.map(printable).to_string(index=False))
     parts.append("\n" + counts(findings).to_string())
     parts.append("\n" + verdict_line(findings))
     return "\n".join(parts)
@@ -154,7 +166,13 @@ def markdown_report(findings: list[Finding], args: argparse.Namespace) -> str:
 
 def _markdown_table(table: pd.DataFrame) -> str:
     rows = [list(table.columns), ["---"] * len(table.columns)] + table.values.tolist()
-    return "\n".join("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows)
+    return "\n".join("| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in rows)
+
+
+def markdown_cell(value: object) -> str:
+    """A table cell of a job summary: HTML escaped (an error text is not markup), pipes and newlines defused."""
+    text = html.escape(str(value), quote=False).replace("|", "\\|")
+    return " ".join(text.splitlines())
 
 
 def json_report(findings: list[Finding], args: argparse.Namespace) -> dict:

@@ -29,6 +29,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def printable(value: object) -> object:
+    """A string from the results with terminal control characters (ESC, CR, newlines) written as escapes,
+    so a trial's error or name cannot move the cursor or recolour the terminal; other values unchanged."""
+    if not isinstance(value, str):
+        return value
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+
+
 def resolve(run_dir: str) -> Path:
     path = Path(run_dir)
     if (path / "latest").is_dir() and not (path / "trials.csv").exists():
@@ -40,14 +48,14 @@ def run(args: argparse.Namespace) -> int:
     result = load_run(resolve(args.run_dir))
     t = result.trials
     env = result.env
-    print(f"run {result.dir}  suite {env.get('suite', '?')}  started {env.get('started_at', '?')}")
-    print(f"torch {env.get('torch_version', '?')}  threads {env.get('torch_threads', '?')}  "
-          f"devices {env.get('devices', {})}  commit {str(env.get('git_commit', '?'))[:12]}")  # fmt: skip
+    print(printable(f"run {result.dir}  suite {env.get('suite', '?')}  started {env.get('started_at', '?')}"))
+    print(printable(f"torch {env.get('torch_version', '?')}  threads {env.get('torch_threads', '?')}  "
+                    f"devices {env.get('devices', {})}  commit {str(env.get('git_commit', '?'))[:12]}"))  # fmt: skip
     print("status: " + ", ".join(f"{k} {v}" for k, v in t["status"].value_counts().items()))
     ratios = t[t["cell"] != "rnn"].groupby(["device", "cell"])["time_ratio_vs_rnn"].median().dropna()
     if not ratios.empty:
         print("median time per step vs RNN: " + ", ".join(f"{c}/{d} {v:.2f}x" for (d, c), v in ratios.items()))
-    shown = t[[c for c in SHOW_COLUMNS if c in t.columns]].copy()
+    shown = t[[c for c in SHOW_COLUMNS if c in t.columns]].map(printable)
     shown["time_per_step_median_s"] = shown["time_per_step_median_s"].map(fmt_time)
     rows = shown if args.all else shown.head(40)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
@@ -56,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"... {len(shown) - len(rows)} more (--all lists them)")
     failed = t[t["status"].isin(["failed", "skipped"])]
     for _, row in failed.iterrows():
-        print(f"{row['status']}: {row['trial_id']} {row['cell']} {row['task']}: {row['error']}")
+        print(printable(f"{row['status']}: {row['trial_id']} {row['cell']} {row['task']}: {row['error']}"))
     return 0
 
 
