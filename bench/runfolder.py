@@ -65,6 +65,10 @@ class RunLock:
                 f"{run_dir}: another rnnbench run is writing this folder ({holder}); wait for it to finish, or "
                 f"choose another --out"
             ) from None
+
+    def claim(self) -> None:
+        """Write who holds the lock (read by a refused second run); called once the run has passed its checks,
+        so that a refused resume leaves the folder byte for byte as it was."""
         info = {"schema_version": SCHEMA_VERSION, "pid": os.getpid(), "host": platform.node(),
                 "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 "argv": sys.argv}  # fmt: skip
@@ -124,10 +128,11 @@ class InflightLog:
         finally:
             os.close(fd)
 
-    def clear_session(self) -> None:
-        """A clean end: drop this session's markers (those of killed sessions stay)."""
+    def clear_session(self, done: set[str]) -> None:
+        """A clean end: drop this session's markers and those of trials now complete (`done`); the markers
+        of killed sessions whose trial still has no row stay."""
         try:
-            kept = [d for d in self._read() if d.get("session") != self.session]
+            kept = [d for d in self._read() if d.get("session") != self.session and d.get("trial_id") not in done]
         except BenchError:
             return
         text = "".join(json.dumps(d) + "\n" for d in kept)

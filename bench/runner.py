@@ -18,18 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.results import RunWriter
-
-try:
-    from bench.results import close_session, open_session
-except ImportError:  # TEMPORARY until results.py grows them
-    from bench.results import record_session
-
-    def open_session(run_dir, session):
-        return 0
-
-    def close_session(run_dir, index, session):
-        record_session(run_dir, session)
+from bench.results import RunWriter, check_sweep, close_session, open_session
 from bench.runfolder import InflightLog
 from bench.suite import Suite
 from bench.train import TrialOptions
@@ -96,6 +85,7 @@ def run_sweep(
 
     `all_trials` (default: the suite's) is what suite.resolved.json describes: with `--extend`, the
     trials already in the folder plus the new ones."""
+    check_sweep(out_dir)
     writer = RunWriter(out_dir, env, suite.text, benchmark_meta)
     groups = timing_groups(suite.trials, options.order_seed)
     slot = {t.trial_id: i for i, g in enumerate(groups) for t in g}
@@ -128,7 +118,7 @@ def run_sweep(
     finally:
         bar.close()
         writer.finalize()
-        inflight.clear_session()
+        inflight.clear_session(writer.done)
         summary.wall_s = time.perf_counter() - start
         close_session(out_dir, session, {
             "started_at": env.get("started_at"), "wall_s": summary.wall_s, "in_trials_s": summary.trial_train_s,

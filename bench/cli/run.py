@@ -202,12 +202,13 @@ def _sweep(args: argparse.Namespace, suite, slowdown: dict[str, float]) -> int:
             shutil.rmtree(out, ignore_errors=True)
         raise
     try:
-        return _sweep_locked(args, suite, slowdown, out, created)
+        return _sweep_locked(args, suite, slowdown, out, created, lock)
     finally:
         lock.release()
 
 
-def _sweep_locked(args: argparse.Namespace, suite, slowdown: dict[str, float], out: Path, created: bool) -> int:
+def _sweep_locked(args: argparse.Namespace, suite, slowdown: dict[str, float], out: Path, created: bool,
+                  lock) -> int:  # fmt: skip
     from bench import devices
     from bench.calibration import calibrate, peaks
     from bench.environment import benchmark_meta, env_info
@@ -229,6 +230,7 @@ def _sweep_locked(args: argparse.Namespace, suite, slowdown: dict[str, float], o
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
+    lock.claim()
     if args.deterministic:
         from bench.train import set_deterministic
 
