@@ -124,8 +124,14 @@ def _csv_text(columns: tuple[str, ...], rows: list[dict], header: bool) -> str:
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
     if header:
         writer.writeheader()
-    writer.writerows(rows)
+    # The csv module quotes a field holding "\n" (the line terminator) but not a bare "\r", which readers
+    # take for a line end: write carriage returns as newlines, inside the quoted field.
+    writer.writerows([{k: _no_cr(v) for k, v in row.items()} for row in rows])
     return buf.getvalue()
+
+
+def _no_cr(value: object) -> object:
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
 
 
 def _cannot_write(path: Path, e: OSError) -> BenchError:
