@@ -95,6 +95,10 @@ class _Flight:
     shared_hosts: frozenset[str]  # hosts timing trials side by side when it was submitted
 
 
+def _key(group: list[Trial]) -> str:
+    return "|".join(t.trial_id for t in group)
+
+
 class DaskExecutor:
     """An `Executor` over one Dask client; its one call runs the trials, then closes the cluster."""
 
@@ -204,7 +208,7 @@ class DaskExecutor:
             flight = inflight.pop(future)
             done = self._collect(future, flight, attempts)
             if done is None:
-                pending.insert(0, flight.group)  # its retry waits for a free lane like any group
+                pending[:0] = self._retries(flight.group, attempts)  # they wait for a free lane like any group
             else:
                 yield from done
             self.refresh()
@@ -212,7 +216,7 @@ class DaskExecutor:
     def _submit_ready(self, pending: list, inflight: dict, finished, options: TrialOptions, window: int,
                       on_start) -> None:  # fmt: skip
         lanes = min(self.placement.total_lanes(), window) if window else self.placement.total_lanes()
-        busy = Counter(resource_for(f.trial) for f in inflight.values())
+        busy = Counter(resource_for(f.group[0]) for f in inflight.values())
         threads = self.placement.torch_threads()
         shared = frozenset(self.placement.shared_hosts())
         while pending and len(inflight) < lanes:
@@ -245,13 +249,23 @@ class DaskExecutor:
         raise BenchError(f"no Dask worker offered {needed} for {WORKER_WAIT_S} s; {len(pending)} trials not run; "
                          f"{RESUME_HINT}")  # fmt: skip
 
+    @staticmethod
+    def _retries(group: list[Trial], attempts: Counter[str]) -> list[list[Trial]]:
+        """A group whose worker died once is retried whole. Dead twice, a group of several trials is split
+        (the worker cannot say which trial killed it): each trial gets its last attempt on its own."""
+        if len(group) == 1 or attempts[_key(group)] < ATTEMPTS:
+            return [group]
+        for trial in group:
+            attempts[_key([trial])] = ATTEMPTS - 1
+        return [[t] for t in group]
+
     def _collect(self, future, flight: _Flight, attempts: Counter[str]) -> list[Completion] | None:
         """The group's completions, or None when its worker died and it has an attempt left."""
         from distributed import KilledWorker
         from distributed.comm import get_address_host
 
         group = flight.group
-        key = group[0].group_id
+        key = _key(group)
 
         def failed(error: str, worker: str = "") -> list[Completion]:
             now = time.perf_counter()
@@ -262,7 +276,7 @@ class DaskExecutor:
             run = future.result()
         except KilledWorker as e:
             attempts[key] += e.allowed_failures + 1  # a scheduler may retry too (allowed-failures)
-            if attempts[key] < ATTEMPTS:
+            if attempts[key] < ATTEMPTS or len(group) > 1:
                 return None
             return failed(f"the Dask worker running this trial's timing group died (killed, out of memory or "
                           f"crashed) on each of {attempts[key]} attempts; last on {e.last_worker.address}",

@@ -231,11 +231,24 @@ def test_a_dead_worker_costs_one_attempt_of_two(threaded_cluster):
     from bench.distributed import _Flight
 
     executor, trial, attempts = threaded_cluster({CPU_SLOT: 1}), Trial(), Counter()
-    flight = _Flight(trial, 0.0, frozenset())
+    flight = _Flight([trial], 0.0, frozenset())
     assert executor._collect(_DiedFuture(allowed_failures=0), flight, attempts) is None  # retry it
-    failed = executor._collect(_DiedFuture(allowed_failures=0), flight, attempts).result
+    failed = executor._collect(_DiedFuture(allowed_failures=0), flight, attempts)[0].result
     assert failed.status == "failed" and "on each of 2 attempts" in failed.error
     assert failed.worker == "tcp://10.0.0.7:4000"
     # A scheduler that retried it itself (allowed-failures 3, Dask's default) already spent 4 attempts.
-    failed = executor._collect(_DiedFuture(allowed_failures=3), flight, Counter()).result
+    failed = executor._collect(_DiedFuture(allowed_failures=3), flight, Counter())[0].result
     assert failed.status == "failed" and "on each of 4 attempts" in failed.error
+
+
+def test_a_group_dead_twice_is_split_so_each_trial_has_its_last_attempt_alone():
+    from collections import Counter
+
+    from bench.distributed import DaskExecutor, _key
+
+    group = [Trial(cell=c) for c in ("rnn", "lstm")]
+    attempts = Counter({_key(group): 1})
+    assert DaskExecutor._retries(group, attempts) == [group]  # one death: retried whole
+    attempts[_key(group)] = 2
+    assert DaskExecutor._retries(group, attempts) == [[group[0]], [group[1]]]
+    assert attempts[_key([group[1]])] == 1  # one more death and it is recorded failed
