@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import SCHEMA_VERSION
+from bench import stats as timing_stats
 from bench.analysis import DERIVED, with_sibling_ratios
 from bench.convergence import convergence_epoch, first_hit_epoch, stuck_at_baseline
 from bench.errors import BenchError
@@ -43,7 +44,9 @@ OUTCOME_COLUMNS = (
     "time_per_step_median_s", "time_per_step_iqr_s", "time_per_step_min_s", "time_per_step_mean_s",
     "rounds", "warmup_rounds", "train_time_s", "time_to_converge_s", "steps_per_s", "samples_per_s",
     "tokens_per_s", "peak_mem_bytes", "flops_per_step", "gflops", "tflops", "peak_tflops", "peak_fraction",
-    "torch_threads", "compile_time_s", "shared_host", "worker", "rnn_reference_median_s", "interleaved_ratio_vs_rnn",
+    "torch_threads", "compile_time_s", "shared_host", "worker", "group_id", "group_size", "timing_slot",
+    "reference_cell", "reference_median_s", "paired_ratio", "paired_ratio_lo", "paired_ratio_hi",
+    "machine_median_s", "machine_ratio",
 )  # fmt: skip
 RATIO_COLUMNS = DERIVED  # filled from the RNN sibling by bench.analysis
 TRIAL_COLUMNS = ("schema_version",) + AXES + OUTCOME_COLUMNS + RATIO_COLUMNS
@@ -56,8 +59,8 @@ def trial_row(result: TrialResult) -> dict:
     solved = [r.solved for r in result.curve]
     conv = convergence_epoch(solved)
     final_loss = result.curve[-1].loss if result.curve else float("nan")
-    stats = result.timing_json.get("stats", {})
-    median = stats.get("median", float("nan"))
+    stats = timing_stats.summary(result.samples)
+    median = stats["median"]
     steps_per_s = 1.0 / median if median == median and median > 0 else None  # None: not timed
     tflops = result.flops_per_step * steps_per_s / 1e12 if steps_per_s else None
     tokens = t.batch * (result.length or t.seq_len)
@@ -75,10 +78,10 @@ def trial_row(result: TrialResult) -> dict:
         final_loss=final_loss,
         final_metric=result.curve[-1].metric if result.curve else float("nan"),
         time_per_step_median_s=median,
-        time_per_step_iqr_s=stats.get("iqr", float("nan")),
-        time_per_step_min_s=stats.get("min", float("nan")),
-        time_per_step_mean_s=stats.get("mean", float("nan")),
-        rounds=stats.get("rounds", 0),
+        time_per_step_iqr_s=stats["iqr"],
+        time_per_step_min_s=stats["min"],
+        time_per_step_mean_s=stats["mean"],
+        rounds=stats["rounds"],
         warmup_rounds=result.warmup_rounds,
         train_time_s=sum(r.train_time_s for r in result.curve),
         time_to_converge_s=sum(r.train_time_s for r in result.curve[:conv]) if conv else None,
@@ -95,21 +98,40 @@ def trial_row(result: TrialResult) -> dict:
         compile_time_s=result.compile_time_s,
         shared_host=result.shared_host,
         worker=result.worker,
-        **_interleaved(result),
+        group_id=t.group_id,
+        group_size=result.group_size,
+        timing_slot=result.timing_slot,
+        **_paired(result),
     )
     return row
 
 
-def _interleaved(result: TrialResult) -> dict:
-    """Median of the RNN reference rounds, and the median of per-round ratios to them (see timing.time_step)."""
-    reference = result.timing_json.get("extra_info", {}).get("reference_data", [])
-    if not reference or len(reference) != len(result.samples):
-        return {"rnn_reference_median_s": None, "interleaved_ratio_vs_rnn": None}
-    ratios = sorted(s / r for s, r in zip(result.samples, reference, strict=True))
+def _paired(result: TrialResult) -> dict:
+    """The reference cell's median and this step's paired ratio to it (median of per-round ratios, with its
+    95% interval), and the paired ratio to the machine workload; empty where the trial was not timed."""
+    ratio, lo, hi = timing_stats.paired_ratio(result.samples, result.reference_samples)
+    machine = timing_stats.paired_ratios(result.samples, result.machine_samples)
     return {
-        "rnn_reference_median_s": statistics.median(reference),
-        "interleaved_ratio_vs_rnn": statistics.median(ratios),
-    }
+        "reference_cell": result.reference_cell or None,
+        "reference_median_s": timing_stats.summary(result.reference_samples)["median"],
+        "paired_ratio": ratio, "paired_ratio_lo": lo, "paired_ratio_hi": hi,
+        "machine_median_s": timing_stats.summary(result.machine_samples)["median"],
+        "machine_ratio": float(statistics.median(machine)) if len(machine) else None,
+    }  # fmt: skip
+
+
+def benchmark_entry(result: TrialResult, suite: str = "") -> dict:
+    """pytest-benchmark's record of one timed trial (raw rounds in stats.data), paired rounds in extra_info."""
+    from bench.timing import TimingPlan, benchmark_record
+
+    t = result.trial
+    record = benchmark_record(result.samples, t.label(), f"{suite}::{t.trial_id}", TimingPlan())
+    record.update(params=dataclasses.asdict(t), param=t.trial_id, group=t.task)
+    record["extra_info"] = {"schema_version": SCHEMA_VERSION, "trial_id": t.trial_id, "status": result.status,
+                            "reference_cell": result.reference_cell, "reference_data": list(result.reference_samples),
+                            "machine_data": list(result.machine_samples), "group_id": t.group_id,
+                            "timing_slot": result.timing_slot}  # fmt: skip
+    return record
 
 
 def curve_rows(result: TrialResult) -> list[dict]:
@@ -507,13 +529,8 @@ class RunWriter:
         curves = self.dir / CURVES
         if result.curve:
             _append(curves, _csv_text(CURVE_COLUMNS, curve_rows(result), header=_empty(curves)))
-        if result.timing_json:
-            extra = {**result.timing_json.get("extra_info", {}), "trial_id": trial_id, "status": result.status,
-                     "schema_version": SCHEMA_VERSION}  # fmt: skip
-            record = {**result.timing_json, "extra_info": extra}
-            record["params"] = dataclasses.asdict(result.trial)
-            record["param"] = trial_id
-            record["group"] = result.trial.task
+        if result.samples:
+            record = benchmark_entry(result, self.env.get("suite", ""))
             _append(self.dir / SAMPLES, json.dumps(record) + "\n")
             self._benchmarks.append(record)
             self._write_benchmark()
@@ -619,6 +636,8 @@ def load_run(run_dir: str | Path) -> Run:
     path = d / TRIALS
     if not path.exists():
         raise BenchError(f"{d}: no {TRIALS}; is this a run folder (results/<suite>/<run-id>)?")
+    if _empty(path):
+        raise BenchError(f"{path}: empty, unreadable: no header and no trials (a run that stopped before its first)")
     trials = read_trials(path)
     if trials.empty:
         raise BenchError(f"{path}: no trials recorded yet")
