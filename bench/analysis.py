@@ -25,7 +25,8 @@ def rnn_siblings(trials: pd.DataFrame) -> dict[str, str]:
 
 
 def with_sibling_ratios(trials: pd.DataFrame) -> pd.DataFrame:
-    """Add time/params/convergence ratios vs the RNN sibling; NaN where it did not run or converge."""
+    """Add time/params/convergence ratios vs the RNN sibling; NaN where it did not run or converge.
+    The time ratio is the paired one (`time_ratio_vs_rnn`), present even when the suite has no RNN trial."""
     out = trials.drop(columns=[c for c in trials.columns if c in DERIVED])
     ids = out["trial_id"].astype(str)
     by_id = out.assign(trial_id=ids).drop_duplicates("trial_id").set_index("trial_id")
@@ -34,11 +35,22 @@ def with_sibling_ratios(trials: pd.DataFrame) -> pd.DataFrame:
     def of_sibling(column: str) -> pd.Series:
         return sibling.map(by_id[column])
 
-    out["time_ratio_vs_rnn"] = _ratio(out["time_per_step_median_s"], of_sibling("time_per_step_median_s"))
+    out["time_ratio_vs_rnn"] = time_ratio_vs_rnn(out, of_sibling("time_per_step_median_s"))
     out["params_ratio_vs_rnn"] = _ratio(out["params"], of_sibling("params"))
     out["convergence_ratio_vs_rnn"] = _ratio(out["convergence_epoch"], of_sibling("convergence_epoch"))
     out["launch_overhead_fraction"] = launch_overhead_fraction(out)
     return out
+
+
+def time_ratio_vs_rnn(trials: pd.DataFrame, rnn_median: pd.Series) -> pd.Series:
+    """The paired ratio (median of per-round ratios to an RNN step timed in the same rounds) where the run
+    timed one; else, for runs of older rnnbench versions, the ratio of the two trials' medians."""
+    medians = _ratio(trials["time_per_step_median_s"], rnn_median)
+    if "paired_ratio" not in trials or "reference_cell" not in trials:
+        return medians
+    paired = pd.to_numeric(trials["paired_ratio"], errors="coerce").astype(float)
+    use = (trials["reference_cell"].astype(str) == "rnn") & paired.notna()
+    return paired.where(use, medians)
 
 
 def launch_overhead_fraction(trials: pd.DataFrame) -> pd.Series:

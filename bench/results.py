@@ -344,7 +344,16 @@ def _numeric_axes() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(Trial) if f.type in ("int", "float", int, float))
 
 
-NOT_NUMERIC = {"trial_id", "status", "error", "stuck_at_baseline", "shared_host", "worker"}
+NOT_NUMERIC = {
+    "trial_id",
+    "status",
+    "error",
+    "stuck_at_baseline",
+    "shared_host",
+    "worker",
+    "group_id",
+    "reference_cell",
+}
 TRIAL_NUMERIC = _numeric_axes() + tuple(c for c in OUTCOME_COLUMNS + RATIO_COLUMNS if c not in NOT_NUMERIC)
 CURVE_NUMERIC = ("epoch", "loss", "metric", "train_time_s")
 STATUSES = ("ok", "not_converged", "diverged", "failed", "skipped")
@@ -357,7 +366,10 @@ def _table(path: Path, parsed: _Csv, required: tuple[str, ...], numeric: tuple[s
         raise BenchError(f"{path}: missing columns {missing}; not an rnnbench {path.name} file")
     if not parsed.rows:
         return pd.DataFrame(columns=parsed.header)
-    table = pd.read_csv(io.StringIO(parsed.text), dtype={"trial_id": str, "schema_version": str, "predicted": str})
+    table = pd.read_csv(
+        io.StringIO(parsed.text),
+        dtype={"trial_id": str, "schema_version": str, "predicted": str, "group_id": str, "reference_cell": str},
+    )
     check_schema(path, table, parsed.lines)
     for column in numeric:
         if column in table.columns:

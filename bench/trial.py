@@ -104,16 +104,3 @@ class TrialResult:
     peak_tflops: float = float("nan")  # this device's measured matmul peak at this dtype
     shared_host: bool = False  # timed beside other trials on one host (dask --allow-shared-host)
     worker: str = ""  # where it ran: '' in-process, else the Dask worker's address
-
-    @property
-    def timing_json(self) -> dict:
-        """pytest-benchmark's record of the timed step ({} when untimed); built at the storage boundary."""
-        if not self.samples:
-            return {}
-        from bench.timing import TimingPlan, benchmark_record
-
-        record = benchmark_record(self.samples, self.trial.label(), self.trial.trial_id, TimingPlan())
-        record["extra_info"] = {"reference_data": list(self.reference_samples),
-                                "reference_cell": self.reference_cell,
-                                "machine_data": list(self.machine_samples)}  # fmt: skip
-        return record

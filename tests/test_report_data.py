@@ -28,12 +28,12 @@ def row(cell="rnn", median=1e-3, conv=None, status="ok", params=100, final=0.5, 
     curve = tuple(
         EpochRecord(e, lo, 0.0, "", s, 0.01) for e, lo, s in zip(range(1, epochs + 1), losses, solved, strict=True)
     )
-    stats = {"median": median, "iqr": median / 10 if iqr is None else iqr, "min": median, "mean": median,
-             "rounds": 3, "data": [median] * 3}  # fmt: skip
-    timing = {"stats": stats} if status in ("ok", "not_converged", "diverged") else {}
+    spread = median / 10 if iqr is None else iqr
+    timed = status in ("ok", "not_converged", "diverged")
+    timing = tuple(median + k * spread / 2 for k in (-2, -1, 0, 1, 2)) if timed else ()
     trial = Trial(cell=cell, max_epochs=epochs, **axes)
     result = TrialResult(trial, status, error="boom" if status == "failed" else "", params=params, baseline_loss=1.0,
-                         curve=curve if timing else (), timing_json=timing, flops_per_step=2e6)  # fmt: skip
+                         curve=curve if timing else (), samples=timing, flops_per_step=2e6)  # fmt: skip
     return trial_row(result)
 
 

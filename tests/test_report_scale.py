@@ -16,7 +16,7 @@ import pandas as pd
 
 from bench.analysis import with_sibling_ratios
 from bench.report.build import render_report
-from bench.results import CURVE_COLUMNS, TRIAL_COLUMNS, curve_rows, trial_row
+from bench.results import CURVE_COLUMNS, TRIAL_COLUMNS, benchmark_entry, curve_rows, trial_row
 from bench.trial import EpochRecord, Trial, TrialResult
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -30,13 +30,10 @@ def synthetic_result(trial: Trial, rng: np.random.Generator) -> TrialResult:
     rate = {"rnn": 0.25, "lstm": 0.4, "gru": 0.45}[trial.cell] * rng.uniform(0.5, 1.5)
     losses = [1 / 6 * np.exp(-rate * e) for e in range(1, trial.max_epochs + 1)]
     curve = tuple(EpochRecord(e, loss, loss, "", loss <= 0.01, median * 50) for e, loss in enumerate(losses, 1))
-    q = np.percentile(data, [25, 75])
-    stats = {"median": float(np.median(data)), "iqr": float(q[1] - q[0]), "min": min(data),
-             "mean": float(np.mean(data)), "rounds": len(data), "data": data}  # fmt: skip
     status = "ok" if curve[-1].solved else "not_converged"
     params = GATES[trial.cell] * trial.hidden * (trial.hidden + 3)
     return TrialResult(trial, status, params=params, length=trial.seq_len, baseline_loss=1 / 6, curve=curve,
-                       timing_json={"stats": stats}, flops_per_step=flops)  # fmt: skip
+                       samples=tuple(data), flops_per_step=flops)  # fmt: skip
 
 
 def write_synthetic_run(out: str | Path, trials: int = 1000, seed: int = 0) -> Path:
@@ -53,7 +50,7 @@ def write_synthetic_run(out: str | Path, trials: int = 1000, seed: int = 0) -> P
     pd.DataFrame([row for r in results for row in curve_rows(r)]).to_csv(
         out / "curves.csv", index=False, columns=list(CURVE_COLUMNS)
     )
-    samples = [{**r.timing_json, "extra_info": {"trial_id": r.trial.trial_id}} for r in results]
+    samples = [benchmark_entry(r, "synthetic") for r in results]
     (out / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
     env = {"schema_version": 1, "suite": "synthetic", "torch_version": "none", "devices": {"cpu": "synthetic"}}
     (out / "env.json").write_text(json.dumps(env))

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from bench import train
+from bench.results import benchmark_entry
 from bench.timing import TimingPlan
 from bench.train import TrialOptions, run_trial
 from bench.trial import Trial
@@ -27,7 +28,7 @@ def test_ok_trial_records_everything():
     assert r.curve[-1].predicted == "ohlol"
     assert r.params == 988 and r.length == 5
     assert len(r.samples) >= 5 and all(s > 0 for s in r.samples)
-    assert r.timing_json["stats"]["data"] == list(r.samples)
+    assert benchmark_entry(r)["stats"]["data"] == list(r.samples)
     assert r.torch_threads == torch.get_num_threads()
     assert r.flops_per_step > 0
 
