@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -48,13 +49,13 @@ def run(args: argparse.Namespace) -> int:
     result = load_run(resolve(args.run_dir))
     t = result.trials
     env = result.env
-    print(printable(f"run {result.dir}  suite {env.get('suite', '?')}  started {env.get('started_at', '?')}"))
-    print(printable(f"torch {env.get('torch_version', '?')}  threads {env.get('torch_threads', '?')}  "
+    print(printable(f"run {result.dir}  suite {env.get('suite', '?')}  started {_first_start(result)}"))
+    threads = sorted({int(n) for n in pd.to_numeric(t["torch_threads"], errors="coerce").dropna() if n > 0})
+    print(printable(f"torch {env.get('torch_version', '?')}  threads used {', '.join(map(str, threads)) or '?'}  "
                     f"devices {env.get('devices', {})}  commit {str(env.get('git_commit', '?'))[:12]}"))  # fmt: skip
     print("status: " + ", ".join(f"{k} {v}" for k, v in t["status"].value_counts().items()))
-    ratios = t[t["cell"] != "rnn"].groupby(["device", "cell"])["time_ratio_vs_rnn"].median().dropna()
-    if not ratios.empty:
-        print("median time per step vs RNN: " + ", ".join(f"{c}/{d} {v:.2f}x" for (d, c), v in ratios.items()))
+    for line in _ratio_lines(result):
+        print(printable(line))
     shown = t[[c for c in SHOW_COLUMNS if c in t.columns]].map(printable)
     shown["time_per_step_median_s"] = shown["time_per_step_median_s"].map(fmt_time)
     rows = shown if args.all else shown.head(40)
@@ -63,9 +64,43 @@ def run(args: argparse.Namespace) -> int:
     if len(shown) > len(rows):
         print(f"... {len(shown) - len(rows)} more (--all lists them)")
     failed = t[t["status"].isin(["failed", "skipped"])]
-    for _, row in failed.iterrows():
-        print(printable(f"{row['status']}: {row['trial_id']} {row['cell']} {row['task']}: {row['error']}"))
+    for (status, error), group in failed.groupby(["status", failed["error"].fillna("")], sort=False):
+        first = group.iloc[0]
+        which = f"{first['trial_id']} {first['cell']} {first['task']}" + (
+            f" and {len(group) - 1} more" if len(group) > 1 else ""
+        )
+        print(printable(f"{status} x{len(group)} ({which}): {error}"))
     return 0
+
+
+def _first_start(run) -> str:
+    """When the run first started: sweep.json's first session (a resume rewrites env.json's started_at)."""
+    try:
+        sessions = json.loads((run.dir / "sweep.json").read_text()).get("sessions", [])
+        return str(sessions[0].get("started_at") or run.env.get("started_at", "?"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return str(run.env.get("started_at", "?"))
+
+
+def _ratio_lines(run) -> list[str]:
+    """Per device and cell: paired ratio vs the reference cell summarised over configurations, and the noise floor."""
+    from bench.report.paired import config_table, noise_floor, summary
+    from bench.report.runs import paired_rounds
+
+    t = run.trials.assign(run="r", device_label=run.trials["device"])
+    configs = config_table(t, paired_rounds("r", run.benchmarks))
+    if configs.empty:
+        return ["paired time per step vs RNN: none (no timed trial with a paired reference step)"]
+    lines = ["paired time per step vs RNN (median over configurations [min, max]; each measured in its own rounds):"]
+    for r in summary(configs).itertuples():
+        width = configs[(configs["cell"] == r.cell) & (configs["device_label"] == r.device_label)]
+        half = ((width["ratio_hi"] - width["ratio_lo"]) / 2 / width["ratio"]).median()
+        lines.append(f"  {r.cell} on {r.device_label}: {r.median:.3g}x [{r.min:.3g}, {r.max:.3g}] over {r.configs} "
+                     f"configurations; median 95% interval +-{half:.1%}")  # fmt: skip
+    median, p90, n = noise_floor(configs)
+    if n:
+        lines.append(f"  noise floor: seeds of one configuration differ by {median - 1:.1%} (p90 {p90 - 1:.1%})")
+    return lines
 
 
 def estimate_seconds(trial, time_budget: float) -> float:

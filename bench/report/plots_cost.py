@@ -34,10 +34,11 @@ def draw_time_sweep(points: pd.DataFrame, axis: str) -> Figure:
     axes = facets(len(devices))
     for ax, device in zip(axes, devices, strict=True):
         part = points[points["device_label"] == device]
+        lo, hi = ("time_lo_s", "time_hi_s") if "time_lo_s" in part else (Q25, Q75)
         for cell in ordered_cells(part["cell"]):
             rows = part[part["cell"] == cell]
-            low = np.clip(rows[MEDIAN] - rows[Q25], 0, None) / scale
-            high = np.clip(rows[Q75] - rows[MEDIAN], 0, None) / scale
+            low = np.clip(rows[MEDIAN] - rows[lo].fillna(rows[MEDIAN]), 0, None) / scale
+            high = np.clip(rows[hi].fillna(rows[MEDIAN]) - rows[MEDIAN], 0, None) / scale
             ax.errorbar(rows[axis], rows[MEDIAN] / scale, yerr=[low, high], fmt="none", ecolor=palette[cell], capsize=3)
         data = part.assign(y=part[MEDIAN] / scale)
         sns.lineplot(data=data, x=axis, y="y", hue="cell", hue_order=ordered_cells(part["cell"]), palette=palette,
@@ -68,6 +69,7 @@ def draw_ratio_sweep(points: pd.DataFrame, axis: str) -> Figure:
         part = points[points["device_label"] == device]
         sns.lineplot(data=part, x=axis, y="time_ratio_vs_rnn", hue="cell", hue_order=ordered_cells(part["cell"]),
                      palette=palette, marker="o", errorbar=None, ax=ax)  # fmt: skip
+        _ratio_intervals(ax, part, axis, palette)
         _reference_lines(ax, palette)
         axis_scale(ax, "x", part[axis], ticks=True)
         if top > 12:
@@ -77,6 +79,20 @@ def draw_ratio_sweep(points: pd.DataFrame, axis: str) -> Figure:
         ax.set(title=plain(device), xlabel=axis, ylabel="time per step / RNN's (x)")
     legend_outside(axes[0].figure, "cell")
     return axes[0].figure
+
+
+def _ratio_intervals(ax, part: pd.DataFrame, axis: str, palette: dict) -> None:
+    """95% interval bars on each ratio point; a hollow marker where the interval includes 1x."""
+    if "ratio_lo" not in part:
+        return
+    for cell in ordered_cells(part["cell"]):
+        rows = part[(part["cell"] == cell) & part["ratio_lo"].notna()]
+        y = rows["time_ratio_vs_rnn"]
+        yerr = [np.clip(y - rows["ratio_lo"], 0, None), np.clip(rows["ratio_hi"] - y, 0, None)]
+        ax.errorbar(rows[axis], y, yerr=yerr, fmt="none", ecolor=palette[cell], capsize=3)
+        overlap = rows[rows["overlaps_1x"].astype(bool)]
+        ax.scatter(overlap[axis], overlap["time_ratio_vs_rnn"], s=40, facecolors="white", edgecolors=palette[cell],
+                   zorder=5)  # fmt: skip
 
 
 def draw_heatmap(long: pd.DataFrame, rows: str, cols: str) -> Figure:

@@ -9,12 +9,13 @@ two machines' 'cpu' stay apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench import stats
 from bench.analysis import TIMED
 from bench.errors import BenchError
 from bench.results import Run, load_run
@@ -30,6 +31,7 @@ class Results:
     trials: pd.DataFrame  # trials.csv rows + run, device_label, time_per_step_q25_s, time_per_step_q75_s
     curves: pd.DataFrame  # curves.csv rows + run
     environment: pd.DataFrame  # one column per run, one row per env.json field (as text)
+    paired: dict = field(default_factory=dict)  # (run, trial_id) -> per-round ratios to the reference's step
 
 
 def load_results(run_dirs: Sequence[str | Path]) -> Results:
@@ -41,7 +43,21 @@ def load_results(run_dirs: Sequence[str | Path]) -> Results:
     trials = pd.concat([_trials(r, label) for r, label in zip(runs, labels, strict=True)], ignore_index=True)
     curves = pd.concat([r.curves.assign(run=label) for r, label in zip(runs, labels, strict=True)], ignore_index=True)
     environment = pd.DataFrame({label: environment_column(r.env) for r, label in zip(runs, labels, strict=True)})
-    return Results(trials, curves, environment.fillna("-"))
+    paired = {}
+    for r, label in zip(runs, labels, strict=True):
+        paired.update(paired_rounds(label, r.benchmarks))
+    return Results(trials, curves, environment.fillna("-"), paired)
+
+
+def paired_rounds(run_label: str, benchmarks: list[dict]) -> dict[tuple[str, str], np.ndarray]:
+    """(run, trial_id) -> per-round ratios of the trial's step to its reference's, from samples.jsonl records."""
+    out = {}
+    for b in benchmarks:
+        extra = b.get("extra_info", {})
+        ratios = stats.paired_ratios(b.get("stats", {}).get("data", []), extra.get("reference_data", []))
+        if len(ratios):
+            out[(run_label, str(extra.get("trial_id")))] = ratios
+    return out
 
 
 def run_labels(dirs: Sequence[Path]) -> list[str]:

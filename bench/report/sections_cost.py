@@ -9,17 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.report import cost
+from bench.report import cost, paired
 from bench.report.figures import render
 from bench.report.options import ReportOptions
 from bench.report.page import Section, figure, heading, note, paragraph, table
 from bench.report.plots_cost import draw_heatmap, draw_metric_sweep, draw_ratio_sweep, draw_time_sweep
 from bench.report.provenance import device_coverage
-from bench.report.runs import Results, timed
-from bench.report.units import fmt_ratio
+from bench.report.runs import Results
+from bench.report.units import fmt_ratio, fmt_time
 
 HEADLINE_HEADERS = {
-    "device_label": "device", "cell": "cell", "time": "time per step vs RNN [95% CI]", "time_pairs": "pairs",
+    "device_label": "device", "cell": "cell", "time_pairs": "pairs",
     "params_ratio": "parameters vs RNN", "convergence": "convergence epochs vs RNN",
     "time_to_converge": "time to converge vs RNN", "matmul_ratio": "matmul work vs RNN (theory)",
 }  # fmt: skip
@@ -31,26 +31,75 @@ def _pairs(value: float, n: int) -> str:
 
 def headline_section(results: Results, options: ReportOptions) -> Section:
     t = results.trials
+    title = "Headline: cost over a plain RNN"
     body = _coverage_notes(t)
-    if timed(t[t["cell"] == "rnn"]).empty:
-        body.append(note("No RNN trial was timed, so there is nothing to compare LSTM and GRU against."))
-        return Section("headline", "Headline: cost over a plain RNN", "".join(body))
-    table_ = cost.headline_table(t, options.confidence, options.random_state)
-    if table_.empty:
-        body.append(note("No LSTM or GRU trial has a timed RNN sibling (same axes, same run) to compare with."))
-        return Section("headline", "Headline: cost over a plain RNN", "".join(body))
-    body += [paragraph(_headline_sentence(table_, device), "lead") for device in table_["device_label"].unique()]
-    shown = _headline_display(table_)
-    body.append(table(shown, HEADLINE_HEADERS, cls="headline", text_columns=["device_label", "cell"]))
-    body.append(
-        paragraph(
-            "Medians over every configuration and seed that has an RNN sibling (same axes and run); above 1x the "
-            "cell costs more. The interval is a percentile bootstrap of the median; the theory column counts gate "
-            "matrices only, which large, compute-bound sizes approach.",
-            "caption",
+    configs = paired.config_table(t, results.paired)
+    if configs.empty:
+        body.append(note("No timed trial has a paired reference step (an RNN step timed in the same rounds), so "
+                         "there is nothing to compare against."))  # fmt: skip
+        return Section("headline", title, "".join(body))
+    overview = paired.summary(configs)
+    body += [paragraph(_headline_sentence(overview, device), "lead") for device in overview["device_label"].unique()]
+    body.append(paragraph(_noise_sentence(configs, t), ""))
+    body.append(table(_config_display(configs), CONFIG_HEADERS, cls="headline",
+                      text_columns=["device_label", "cell", "config", "overlaps"]))  # fmt: skip
+    body.append(paragraph(
+        "Per configuration (every axis but cell and seed): the median of the per-round ratios of the cell's training "
+        "step to an RNN step timed in the same rounds, pooled over its seeds; the 95% interval is a two-level "
+        "bootstrap over the seeds and the rounds within each (one seed: the order-statistic interval of its rounds). "
+        "'overlaps 1x' marks a cell whose interval includes 1x: no measurable cost difference. Times are the median "
+        "over seeds; their interval spans the seeds' medians widened by the machine's drift during the run.",
+        "caption"))  # fmt: skip
+    quality = cost.headline_table(t, options.confidence, options.random_state)
+    if not quality.empty:
+        body.append(heading("Parameters and convergence vs RNN"))
+        body.append(table(_headline_display(quality), HEADLINE_HEADERS, cls="headline",
+                          text_columns=["device_label", "cell"]))  # fmt: skip
+        body.append(paragraph("Medians over every configuration and seed with an RNN sibling (same axes and run); "
+                              "the theory column counts gate matrices only, which large, compute-bound sizes "
+                              "approach.", "caption"))  # fmt: skip
+    return Section("headline", title, "".join(body))
+
+
+CONFIG_HEADERS = {
+    "device_label": "device", "cell": "cell", "config": "configuration", "seeds": "seeds",
+    "ratio": "time per step vs RNN [95% CI]", "time": "time per step [interval]", "reference": "RNN step",
+    "spread": "seed spread", "overlaps": "",
+}  # fmt: skip
+
+
+def _config_display(configs: pd.DataFrame) -> pd.DataFrame:
+    rows = list(configs.itertuples())
+    return pd.DataFrame({
+        "device_label": configs["device_label"], "cell": configs["cell"].astype(str).str.upper(),
+        "config": configs["config"], "seeds": configs["seeds"],
+        "ratio": [fmt_ratio(r.ratio, r.ratio_lo, r.ratio_hi) for r in rows],
+        "time": [f"{fmt_time(r.time_s)} [{fmt_time(r.time_lo_s)}, {fmt_time(r.time_hi_s)}]" for r in rows],
+        "reference": configs["reference_time_s"].map(fmt_time),
+        "spread": [f"{(r.seed_spread - 1):.1%}" if r.seed_spread == r.seed_spread else "-" for r in rows],
+        "overlaps": ["overlaps 1x" if r.overlaps_1x else "" for r in rows],
+    })  # fmt: skip
+
+
+def _noise_sentence(configs: pd.DataFrame, trials: pd.DataFrame) -> str:
+    median, p90, n = paired.noise_floor(configs)
+    parts = []
+    if n:
+        parts.append(f"Noise floor of this run: the same configuration timed under different seeds, at different "
+                     f"moments of the shuffled sweep, gave paired ratios that differ by a median of {median - 1:.1%} "
+                     f"(p90 {p90 - 1:.1%}, over {n} configurations); smaller differences are not real.")  # fmt: skip
+    else:
+        parts.append("This run has one seed per configuration, so its noise floor across repeats is unknown; run "
+                     "more seeds to see it. Each ratio's interval still comes from its paired rounds.")  # fmt: skip
+    drift = paired.machine_drift(trials)
+    if drift == drift:
+        steady = drift <= paired.UNSTEADY_DRIFT
+        parts.append(
+            f"The machine's own speed (a fixed workload timed in every round) varied by x{drift:.2f} "
+            f"(p90/p10) during the run"
+            + ("." if steady else ": too unsteady for absolute times to be compared with another run; compare ratios.")
         )
-    )
-    return Section("headline", "Headline: cost over a plain RNN", "".join(body))
+    return " ".join(parts)
 
 
 def _headline_display(table_: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +109,6 @@ def _headline_display(table_: pd.DataFrame) -> pd.DataFrame:
         {
             "device_label": table_["device_label"],
             "cell": table_["cell"].str.upper(),
-            "time": [fmt_ratio(r.time_ratio, r.time_ratio_lo, r.time_ratio_hi) for r in rows],
             "time_pairs": table_["time_pairs"],
             "params_ratio": table_["params_ratio"].map(fmt_ratio),
             "convergence": [_pairs(r.convergence_ratio, r.convergence_pairs) for r in rows],
@@ -70,13 +118,17 @@ def _headline_display(table_: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _headline_sentence(table_: pd.DataFrame, device: str) -> str:
-    rows = table_[table_["device_label"] == device]
-    parts = [f"{fmt_ratio(r.time_ratio)} as long with {r.cell.upper()}" for r in rows.itertuples()]
+def _headline_sentence(overview: pd.DataFrame, device: str) -> str:
+    rows = overview[overview["device_label"] == device]
+    parts = [f"{r.cell.upper()} {fmt_ratio(r.median)}" for r in rows.itertuples()]
+    ranges = "; ".join(f"{r.cell.upper()} {fmt_ratio(r.min)} to {fmt_ratio(r.max)} over {r.configs}"
+                       for r in rows.itertuples())  # fmt: skip
+    theory = [f"{cell.upper()} {cost.MATMUL_RATIO[cell]:g}x" for cell in rows["cell"] if cell in cost.MATMUL_RATIO]
     return (
-        f"On {device}, a training step takes {' and '.join(parts)} as with a plain RNN "
-        f"(median over {rows['time_pairs'].max()} configurations and seeds; the gate matmuls alone would give 4x "
-        "and 3x)."
+        f"On {device}, a training step costs {', '.join(parts)} that of a plain RNN: the median over "
+        f"configurations of different sizes ({ranges}; a summary over sizes, not a measurement interval: each "
+        f"configuration's own interval is in the table)"
+        + (f". The gate matmuls alone would give {' and '.join(theory)}." if theory else ".")
     )
 
 
@@ -92,36 +144,59 @@ def _coverage_notes(trials: pd.DataFrame) -> list[str]:
     ]
 
 
+def _with_intervals(points: pd.DataFrame, block: cost.Slice, results: Results, axis: str, reference: bool):
+    """`points` plus each point's interval columns from `paired.config_table` of the slice's trials."""
+    keys = ["device_label", "cell", axis]
+    table = paired.config_table(block.trials, results.paired, reference=reference)
+    if table.empty:
+        return points
+    wanted = ["ratio_lo", "ratio_hi", "time_lo_s", "time_hi_s", "overlaps_1x"]
+    return points.merge(table[keys + wanted].drop_duplicates(keys), on=keys, how="left")
+
+
+def _left_out(what: str, left_out: list[tuple[str, str]]) -> list[str]:
+    """One compact line for every axis a section could not plot, grouped by reason."""
+    reasons: dict[str, list[str]] = {}
+    for axis, problem in left_out:
+        reasons.setdefault(problem.split(" (")[0] if "only one value" in problem else problem, []).append(axis)
+    return [note(f"{what} not plotted against {', '.join(axes)}: {reason.rstrip('.')}.")
+            for reason, axes in reasons.items()]  # fmt: skip
+
+
 def time_section(results: Results, options: ReportOptions) -> Section:
-    body = []
+    body, left_out = [], []
     for axis in cost.SWEEP_AXES:
         block, points = cost.time_sweep(results.trials, axis)
+        points = _with_intervals(points, block, results, axis, reference=True)
         problem = _sweep_problem(points, axis)
         if problem:
-            body.append(note(f"Time per step against {axis}: {problem}"))
+            left_out.append((axis, problem))
             continue
         caption = (
-            f"Time per step against {axis}{_at(block)}; bars span the 25th-75th percentile of timed steps. "
-            "Flat lines mean fixed per-step overhead dominates; rising ones, the matrix work."
+            f"Time per step against {axis}{_at(block)}: median over seeds; bars span the seeds' medians widened by "
+            "the machine's drift during the run (absolute times are not paired: read differences within a bar as "
+            "noise). Flat lines mean fixed per-step overhead dominates; rising ones, the matrix work."
         )
         body.append(figure(render(draw_time_sweep, points, axis), caption, f"time per step against {axis}"))
-    return Section("time", "Time per step", "".join(body))
+    return Section("time", "Time per step", "".join(body + _left_out("Time per step", left_out)))
 
 
 def ratio_section(results: Results, options: ReportOptions) -> Section:
-    body = []
+    body, left_out = [], []
     for axis in cost.SWEEP_AXES:
         block, points = cost.ratio_sweep(results.trials, axis)
-        problem = _sweep_problem(points, axis) if not points.empty else "no LSTM or GRU trial with a timed RNN sibling."
+        points = _with_intervals(points, block, results, axis, reference=False)
+        problem = _sweep_problem(points, axis) if not points.empty else "no trial with a paired reference step."
         if problem:
-            body.append(note(f"Cost ratio against {axis}: {problem}"))
+            left_out.append((axis, problem))
             continue
         caption = (
-            f"LSTM and GRU time per step over RNN's against {axis}{_at(block)}. Near 1x the step is overhead-bound; "
-            "toward 4x (LSTM) and 3x (GRU) the gate matmuls dominate."
+            f"Each cell's time per step over an RNN step timed in the same rounds, against {axis}{_at(block)}, with "
+            "its 95% interval (paired rounds and seeds); a hollow marker's interval includes 1x. Near 1x the step "
+            "is overhead-bound; toward 4x (LSTM) and 3x (GRU) the gate matmuls dominate."
         )
         body.append(figure(render(draw_ratio_sweep, points, axis), caption, f"cost ratio against {axis}"))
-    return Section("ratio", "Cost ratio vs RNN", "".join(body))
+    return Section("ratio", "Cost ratio vs RNN", "".join(body + _left_out("Cost ratio", left_out)))
 
 
 def heatmap_section(results: Results, options: ReportOptions) -> Section:
@@ -183,7 +258,7 @@ def _sweep_problem(points: pd.DataFrame, axis: str) -> str:
         return "no timed trials."
     values = sorted(points[axis].unique().tolist())
     if len(values) < 2:
-        return f"only one value ({values[0]}) among trials that differ in {axis} alone, nothing to plot."
+        return f"only one value ({values[0]}) among trials that differ in that axis alone"
     return ""
 
 
