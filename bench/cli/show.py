@@ -103,26 +103,17 @@ def _ratio_lines(run) -> list[str]:
     return lines
 
 
-def estimate_seconds(trial, time_budget: float) -> float:
-    """A rough a-priori estimate of one trial's wall time (not a measurement): a fixed cost per
-    step and per time step, plus the matmul work at a nominal 4 GFLOP/s (cpu) or 20 TFLOP/s (gpu)."""
-    from bench.tasks import TASKS
-    from bench.train import trial_flops
-
-    task = TASKS.get(trial.task)()
-    gpu = trial.device != "cpu"
-    per_call = (4e-5 if trial.impl == "fused" else 1.2e-4 * trial.layers) * (0.5 if gpu else 1.0)
-    step = (2e-3 if gpu else 4e-4) + per_call * task.length(trial) + trial_flops(trial, task) / (2e13 if gpu else 4e9)
-    steps = trial.max_epochs * trial.steps_per_epoch if task.learns else 0
-    return steps * step + max(time_budget, 20 * step) + 0.05 + (30.0 if trial.mode == "compile" else 0.0)
-
-
 def print_dry_run(suite, time_budget: float) -> None:
+    from bench.estimate import cache_path, profile, sweep_seconds, trial_seconds
+
+    models = profile()
     rows = [{"trial_id": t.trial_id, **{k: getattr(t, k) for k in SHOW_COLUMNS[:10]},
-             "est_s": estimate_seconds(t, time_budget)} for t in suite.trials]  # fmt: skip
+             "est_s": trial_seconds(t, models, time_budget)} for t in suite.trials]  # fmt: skip
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_rows", 10_000, "display.float_format", "{:.2f}".format):
         print(table.to_string(index=False))
-    total = table["est_s"].sum()
-    print(f"\n{len(table)} trials of suite {suite.name!r}; rough estimate {total:.0f} s ({total / 60:.1f} min). "
-          "Nothing was run or written.")  # fmt: skip
+    total, startup = sweep_seconds(suite.trials, time_budget, models)
+    print(f"\n{len(table)} trials of suite {suite.name!r}: estimated {total:.0f} s ({total / 60:.1f} min) for the "
+          f"sweep, {startup:.0f} s of it start-up. Fitted to training steps timed on this machine ({cache_path()}); "
+          "expect the real time within 2x of it, and shorter where trials solve early (patience). Nothing was run "
+          "or written.")  # fmt: skip
