@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from bench.cli.help import HelpFormatter
 from bench.cli.show import resolve
 from bench.errors import BenchError
 from bench.report.options import ReportOptions
@@ -21,7 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Render one self-contained HTML file (inline plots, no scripts, readable offline) comparing "
         "LSTM and GRU against a plain RNN: headline ratios, sweeps, heatmap, convergence, cost against benefit, "
         "throughput, environment and every trial. Several runs are stacked into one report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "run_dirs",

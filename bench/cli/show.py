@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.cli.help import HelpFormatter
 from bench.report.units import fmt_time
 from bench.results import load_run
 
@@ -23,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="summarise a run in the terminal",
         description="Print a run's environment, status counts, median LSTM/GRU cost ratios vs RNN, "
         "and its trials. RUN is a run folder or a suite's results folder (its 'latest' run is used).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("run_dir", metavar="RUN", help="run folder, e.g. results/seed/latest")
     p.add_argument("--all", action="store_true", help="list every trial, not just the first 40")
