@@ -109,8 +109,9 @@ class ChildWorker:
             on_start(payload)
 
     def close(self) -> None:
+        """Close the pipe (an idle child exits on it at once); a child still busy (Ctrl-C) is killed."""
         self.conn.close()
-        self.process.join(10)
+        self.process.join(2)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
