@@ -9,7 +9,7 @@ SUITE_NAME = $(basename $(notdir $(SUITE)))
 RUN ?= results/$(SUITE_NAME)/latest
 ARGS ?=
 
-.PHONY: install bench report test test-fast lint overhead gate gate-calibration browser clean
+.PHONY: install bench report test test-fast lint overhead repeatability gate gate-calibration browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,8 +48,14 @@ lint: install
 	$(PY) -m ruff check bench tests
 	$(PY) -m ruff format --check bench tests
 
+# Harness against a bare loop over the same step: rnn/lstm/gru at three sizes, one torch thread.
 overhead: install
-	$(PY) -m bench.benchmarks.overhead
+	$(PY) -m bench.benchmarks.overhead $(ARGS)
+
+# The same suite run twice (SUITE=..., default smoke): seed spread and run-to-run change of every ratio.
+repeatability: SUITE = suites/smoke.toml
+repeatability: install
+	$(PY) -m bench.benchmarks.repeatability $(SUITE) $(ARGS)
 
 gate: install
 	$(PY) -m bench gate $(BASELINE) $(CURRENT) --normalize rnn $(ARGS)

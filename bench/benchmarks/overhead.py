@@ -1,88 +1,177 @@
 """`make overhead`: does the harness report the time a bare loop would measure?
 
-For each configuration, the same training step is timed, interleaved in one process, by
-the harness (pytest-benchmark pedantic rounds, exactly as `rnnbench run` does) and by a
-bare loop under torch.utils.benchmark.Timer.blocked_autorange. The ratio of their medians
-should sit within 0.95-1.05. On a GPU the graphed step is compared with a bare
-CUDA-graph replay loop as well. With --run DIR it also reports a finished sweep's wall
-time against the sum of its trials' training time.
+For each size (the hello toy, H=128 T=50 B=32, H=256 L=2 T=100 B=32) the three cells' training steps
+are built once and timed, in one process with one torch thread, two ways, alternating repeat by
+repeat (which goes first alternates too): by the path `rnnbench run` takes (`bench.timing.time_paired`:
+the three steps and the machine workload in shuffled rounds, exactly as `bench.train.run_group` times
+a timing group that holds the RNN), and by a bare loop over the same step callable
+(torch.utils.benchmark.Timer.blocked_autorange). Per cell and size it prints the ratio of the two
+medians (harness / bare; target 0.95-1.05) with its range over repeats, and each cell's ratio to the
+RNN both ways (what `rnnbench compare` reports). On a GPU the graphed step is compared as well.
+With --run DIR it also reports a finished sweep's wall time against the time spent in its trials.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import random
 import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.utils.benchmark as tbench
 
 from bench.tasks import TASKS
-from bench.timing import TimingPlan, time_step
+from bench.timing import MACHINE, TimingPlan, machine_workload, time_paired
 from bench.train import _make_step, _synced, _to, build
 from bench.trial import Trial
 
-CONFIGS = {
-    "hello toy (H=8, L=2, T=5, B=1)": Trial(cell="lstm", encoding="embedding", hidden=8, layers=2),
-    "H=128, T=50, B=32": Trial(
-        task="synthetic", encoding="dense", cell="lstm", hidden=128, seq_len=50, batch=32, input_size=32
-    ),  # fmt: skip
+CELLS = ("rnn", "lstm", "gru")
+SIZES = {
+    "hello toy (H=8, L=2, T=5, B=1)": Trial(encoding="embedding", hidden=8, layers=2),
+    "H=128, T=50, B=32": Trial(task="synthetic", encoding="dense", hidden=128, seq_len=50, batch=32, input_size=32),
     "H=256, L=2, T=100, B=32": Trial(
-        task="synthetic", encoding="dense", cell="lstm", hidden=256, layers=2, seq_len=100, batch=32, input_size=128
+        task="synthetic", encoding="dense", hidden=256, layers=2, seq_len=100, batch=32, input_size=128
     ),  # fmt: skip
 }
 
 
-def compare(trial: Trial, repeats: int, budget_s: float) -> tuple[float, float]:
-    """Median over `repeats` interleaved pairs of (harness median, bare-loop median), seconds."""
-    task = TASKS.get(trial.task)()
-    torch.manual_seed(0)
-    model, opt = build(trial, task)
-    batch = _to(task.batch(trial, trial.batch, torch.Generator().manual_seed(0)), trial)
-    step, _ = _make_step(model, opt, task, trial, batch)
-    timed = _synced(step, batch, trial.device)
-    harness, bare = [], []
+@dataclass(frozen=True)
+class Repeat:
+    """One repeat at one size: per cell, the harness median, the bare loop's and blocked_autorange's (s)."""
+
+    harness: dict[str, float]
+    bare: dict[str, float]
+    timer: dict[str, float]
+
+
+def build_steps(trial: Trial) -> dict[str, Callable[[], None]]:
+    """Each cell's synchronised training step at `trial`'s size, as `run_group` builds and times it."""
+    steps = {}
+    for cell in CELLS:
+        t = trial.replace(cell=cell)
+        task = TASKS.get(t.task)()
+        torch.manual_seed(t.seed)
+        model, opt = build(t, task)
+        batch = _to(task.batch(t, t.batch, torch.Generator().manual_seed(t.seed * 7919 + 1)), t)
+        step, _ = _make_step(model, opt, task, t, batch)
+        steps[cell] = _synced(step, batch, t.device)
+    return steps
+
+
+def harness_medians(steps: dict[str, Callable[[], None]], plan: TimingPlan, rng: random.Random) -> dict[str, float]:
+    """Median seconds per step of each cell, timed by `time_paired` with the machine workload."""
+    samples = time_paired({**steps, MACHINE: machine_workload()}, plan, rng)
+    return {cell: statistics.median(samples[cell]) for cell in steps}
+
+
+def loop_median(step: Callable[[], None], budget_s: float) -> float:
+    """Median seconds per call of a bare perf_counter loop over `step` (gc paused), for `budget_s` seconds
+    after 5 untimed calls, at least 15 calls: the harness's statistic without its rounds or its pairing."""
+    for _ in range(5):
+        step()
+    times: list[float] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while sum(times) < budget_s or len(times) < 15:
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return statistics.median(times)
+
+
+def bare_medians(steps: dict[str, Callable[[], None]], budget_s: float, rng: random.Random) -> dict[str, tuple]:
+    """Per cell (cells in a shuffled order): the bare loop's median and blocked_autorange's median (s)."""
+    out = {}
+    for cell in rng.sample(list(steps), len(steps)):
+        timer = tbench.Timer("step()", globals={"step": steps[cell]}, num_threads=torch.get_num_threads())
+        out[cell] = (loop_median(steps[cell], budget_s), timer.blocked_autorange(min_run_time=budget_s).median)
+    return out
+
+
+def measure(trial: Trial, repeats: int, budget_s: float, seed: int = 0) -> list[Repeat]:
+    """`repeats` interleaved harness/bare repeats at one size; even repeats time the harness first."""
+    steps = build_steps(trial)
+    rng = random.Random(seed)
     plan = TimingPlan(target_s=budget_s)
-    for _ in range(repeats):
-        harness.append(time_step(timed, trial.label(), "overhead", plan)["stats"]["median"])
-        timer = tbench.Timer("step(x, y)", globals={"step": step, "x": batch.x, "y": batch.y},
-                             num_threads=torch.get_num_threads())  # fmt: skip
-        bare.append(timer.blocked_autorange(min_run_time=budget_s).median)
-    return statistics.median(harness), statistics.median(bare)
+    out = []
+    for i in range(repeats):
+        if i % 2 == 0:
+            harness = harness_medians(steps, plan, rng)
+            bare = bare_medians(steps, budget_s, rng)
+        else:
+            bare = bare_medians(steps, budget_s, rng)
+            harness = harness_medians(steps, plan, rng)
+        out.append(Repeat(harness, {c: b[0] for c, b in bare.items()}, {c: b[1] for c, b in bare.items()}))
+    return out
+
+
+HEADER = (f"{'size':31s} {'mode':5s} {'cell':4s} {'harness':>9s} {'bare':>9s} {'ratio':>6s} {'[over repeats]':15s} "
+          f"{'Timer':>9s} {'ratio':>6s} {'/rnn har':>8s} {'/rnn bare':>9s}")  # fmt: skip
+
+
+def summary_lines(name: str, mode: str, repeats: list[Repeat]) -> tuple[list[str], float]:
+    """One line per cell (times in ms), and the largest |harness / bare loop - 1| among them."""
+    lines, worst = [], 0.0
+    for cell in CELLS:
+        harness, bare, timer = (
+            statistics.median(getattr(r, k)[cell] for r in repeats) for k in ("harness", "bare", "timer")
+        )
+        per_repeat = [r.harness[cell] / r.bare[cell] for r in repeats]
+        vs_rnn_h = statistics.median(r.harness[cell] / r.harness["rnn"] for r in repeats)
+        vs_rnn_b = statistics.median(r.bare[cell] / r.bare["rnn"] for r in repeats)
+        worst = max(worst, abs(harness / bare - 1))
+        lines.append(f"{name:31s} {mode:5s} {cell:4s} {harness * 1e3:9.3f} {bare * 1e3:9.3f} {harness / bare:6.3f} "
+                     f"[{min(per_repeat):.3f}, {max(per_repeat):.3f}] {timer * 1e3:9.3f} {harness / timer:6.3f} "
+                     f"{vs_rnn_h:8.3f} {vs_rnn_b:9.3f}")  # fmt: skip
+    return lines, worst
 
 
 def sweep_overhead(run_dir: Path) -> str:
+    """A finished sweep's wall time against the time spent inside its trials (training and timing)."""
     sweep = json.loads((run_dir / "sweep.json").read_text())
-    import pandas as pd
-
-    trials = pd.read_csv(run_dir / "trials.csv")
-    wall = sum(s["wall_s"] for s in sweep["sessions"])
-    train = float(trials["train_time_s"].sum())
-    return (
-        f"sweep {run_dir}: wall {wall:.1f} s, training steps {train:.1f} s "
-        f"({train / wall:.0%}); harness overhead incl. evaluation and timing: {1 - train / wall:.0%} of the total"
-    )
+    wall = sum(s.get("wall_s", 0.0) for s in sweep["sessions"])
+    inside = sum(s.get("in_trials_s", 0.0) for s in sweep["sessions"])
+    if wall <= 0:
+        return f"sweep {run_dir}: no finished session recorded"
+    outside = 1 - inside / wall
+    return (f"sweep {run_dir}: wall {wall:.1f} s, inside trials (training and timing) {inside:.1f} s "
+            f"({inside / wall:.0%}); outside them (start-up, calibration, writing results): {outside:.0%}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=5, help="interleaved harness/bare pairs per config (default 5)")
-    p.add_argument("--budget", type=float, default=0.3, help="seconds of timing per measurement (default 0.3)")
+    p.add_argument("--repeats", type=int, default=6, help="interleaved harness/bare repeats per size (default 6)")
+    p.add_argument("--budget", type=float, default=0.5, help="seconds of timing per cell per measurement (default 0.5)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if present")
+    p.add_argument("--sizes", default=None, help="comma-separated indexes of the sizes to run, e.g. 2 (default all)")
     p.add_argument("--run", type=Path, default=None, help="a finished run folder to report sweep overhead for")
     args = p.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    print(f"{'config':28s} {'mode':6s} {'harness':>10s} {'bare loop':>10s} {'ratio':>6s}")
+    torch.set_num_threads(args.threads)
+    picked = [int(i) for i in args.sizes.split(",")] if args.sizes else range(len(SIZES))
+    print(f"torch {torch.__version__}, torch threads {torch.get_num_threads()}, device {args.device}, "
+          f"{args.repeats} repeats of {args.budget} s per cell, harness and bare loop interleaved")  # fmt: skip
+    print("ms per step; ratio = harness / bare loop (target 0.95-1.05), Timer = blocked_autorange")
+    print(HEADER)
     modes = ["eager", "graph"] if args.device == "cuda" else ["eager"]
     worst = 0.0
-    for name, trial in CONFIGS.items():
+    for name, trial in (item for i, item in enumerate(SIZES.items()) if i in picked):
         for mode in modes:
-            harness, bare = compare(trial.replace(device=args.device, mode=mode), args.repeats, args.budget)
-            ratio = harness / bare
-            worst = max(worst, abs(ratio - 1))
-            print(f"{name:28s} {mode:6s} {harness * 1e3:8.3f}ms {bare * 1e3:8.3f}ms {ratio:6.3f}")
-    print(f"largest deviation from 1: {worst:.3f} (target <= 0.05)")
+            trial_here = trial.replace(device=args.device, mode=mode, threads=args.threads)
+            lines, deviation = summary_lines(name, mode, measure(trial_here, args.repeats, args.budget))
+            print("\n".join(lines), flush=True)
+            worst = max(worst, deviation)
+    print(f"largest deviation of harness / bare loop from 1: {worst:.3f} (target <= 0.05)")
     if args.run:
         print(sweep_overhead(args.run))
     return 0

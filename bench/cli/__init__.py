@@ -11,7 +11,7 @@ import sys
 from bench.errors import BenchError
 
 # Each module has add_parser(subparsers) and run(args) -> exit status.
-COMMANDS = ("run", "show", "report", "gate")
+COMMANDS = ("run", "compare", "show", "report", "gate")
 
 
 def build_parser() -> argparse.ArgumentParser:

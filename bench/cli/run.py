@@ -39,6 +39,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds", default=None, metavar="LIST", help="comma-separated seeds (e.g. 0,1,2) overriding the suite's seeds"
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="AXIS=V1[,V2...]",
+        help="replace an axis's values in every trial of the suite after expansion (repeatable; several values "
+        "cross every trial with each), e.g. --set hidden=64,128 --set threads=1",
+    )
     p.add_argument("--verbose", action="store_true", help="print the tutorial's per-epoch line for each trial")
     p.add_argument(
         "--dry-run", action="store_true", help="list the trials and a rough time estimate, run nothing, write nothing"
@@ -125,6 +134,81 @@ def parse_seeds(text: str | None) -> list[int] | None:
     return seeds
 
 
+def parse_axis_values(option: str, axis: str, text: str) -> list:
+    """'64,128' -> [64, 128], typed by the axis and checked by `bench.suite.check_value`; a BenchError names
+    the option, the bad value and what would be valid."""
+    from bench.suite import check_value
+    from bench.trial import AXIS_FIELDS
+
+    kind = type(AXIS_FIELDS[axis].default)
+    values = []
+    for raw in text.split(","):
+        raw = raw.strip()
+        try:
+            value = raw if kind is str else kind(raw)
+        except ValueError:
+            value = raw  # check_value says what the axis takes ("'x' is not an integer")
+        problem = check_value(axis, value)
+        if problem:
+            raise BenchError(f"{option}: {problem}")
+        values.append(value)
+    return values
+
+
+def parse_overrides(texts: list[str]) -> dict[str, list]:
+    """--set AXIS=V1,V2 options -> {axis: values}; an unknown axis, a missing '=', a bad value or an axis
+    given twice is a BenchError naming the valid choices."""
+    import difflib
+
+    from bench.trial import AXES
+
+    overrides: dict[str, list] = {}
+    for text in texts:
+        axis, sep, values = text.partition("=")
+        axis = axis.strip()
+        if not sep:
+            raise BenchError(f"--set {text!r}: expected AXIS=VALUE[,VALUE...], e.g. --set hidden=64,128")
+        if axis not in AXES:
+            close = difflib.get_close_matches(axis, AXES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BenchError(f"--set {text!r}: unknown axis {axis!r}{hint}; choose one of: {', '.join(AXES)}")
+        if axis in overrides:
+            raise BenchError(f"--set: axis {axis!r} given twice; list all its values in one --set {axis}=V1,V2")
+        overrides[axis] = parse_axis_values(f"--set {axis}", axis, values)
+    return overrides
+
+
+def apply_overrides(trials, overrides: dict[str, list]) -> list:
+    """Every trial crossed with every combination of the override values (each replacing that axis), then
+    normalised and checked by its task and de-duplicated, as the suite's own expansion does."""
+    import itertools
+    import math
+
+    from bench.suite import MAX_TRIALS
+
+    count = len(trials) * math.prod(len(v) for v in overrides.values())
+    if count > MAX_TRIALS:
+        raise BenchError(f"--set: {count} trials after the overrides, more than the cap of {MAX_TRIALS}")
+    out = []
+    for trial in trials:
+        for combo in itertools.product(*overrides.values()):
+            out.append(checked_trial(trial.replace(**dict(zip(overrides, combo, strict=True))), "--set"))
+    return _dedupe(out)
+
+
+def checked_trial(trial, where: str):
+    """`trial` with the axes its task pins set (`Task.normalize`); a BenchError starting with `where` when
+    the task cannot run it."""
+    from bench.tasks import TASKS
+
+    task = TASKS.get(trial.task)()
+    trial = task.normalize(trial)
+    problem = task.check(trial)
+    if problem:
+        raise BenchError(f"{where}: trial {trial.label()}: {problem}")
+    return trial
+
+
 def parse_slowdown(text: str | None, cells: list[str]) -> dict[str, float]:
     """'0.25' -> every cell; 'lstm:0.25' -> that cell only."""
     if text is None:
@@ -167,6 +251,9 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         trials = tuple(_dedupe(t.replace(device=args.device) for t in suite.trials))
         suite = dataclasses.replace(suite, trials=trials)
+    if args.overrides:
+        trials = apply_overrides(suite.trials, parse_overrides(args.overrides))
+        suite = dataclasses.replace(suite, trials=tuple(trials))
     slowdown = parse_slowdown(args.inject_slowdown, CELLS.names())
     if args.dry_run:
         from bench.cli.show import print_dry_run
