@@ -1,32 +1,20 @@
-"""Recurrent models: cell x implementation x input encoding x head, and their analytic cost."""
+"""Recurrent models: cell x implementation x input encoding x head, and their analytic cost (`bench.flops`
+measures it)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import Registry
+from bench import cells
+from bench.cells.probe import output_of
 
-
-@dataclass(frozen=True)
-class CellSpec:
-    name: str
-    gates: int  # G: weight blocks per layer (1 rnn, 3 gru, 4 lstm)
-    fused: type[nn.Module]
-    step: type[nn.Module]
-
-
-CELLS: Registry[CellSpec] = Registry("cell")
-CELLS.register("rnn")(CellSpec("rnn", 1, nn.RNN, nn.RNNCell))
-CELLS.register("lstm")(CellSpec("lstm", 4, nn.LSTM, nn.LSTMCell))
-CELLS.register("gru")(CellSpec("gru", 3, nn.GRU, nn.GRUCell))
+CELLS = cells.BUILTIN  # the registered names; `cells.resolve` also loads import paths and entry points
 
 
 class RecurrentNet(nn.Module):
-    """Encoder -> recurrent stack -> optional linear head, sequence-first: (T, B, ...)."""
+    """Encoder -> recurrent stack (the cell's factory for this impl) -> optional linear head, (T, B, ...)."""
 
     def __init__(
         self,
@@ -41,18 +29,11 @@ class RecurrentNet(nn.Module):
         out_features: int,
     ) -> None:
         super().__init__()
-        spec = CELLS.get(cell)
+        factory = cells.resolve(cell).factory(impl)
         self.encoding = encoding
         self.in_features = in_features
         self.embedding = nn.Embedding(in_features, embed) if encoding == "embedding" else None
-        rnn_in = embed if encoding == "embedding" else in_features
-        if impl == "fused":
-            self.rnn = spec.fused(rnn_in, hidden, layers)
-            self.cells = None
-        else:
-            self.rnn = None
-            self.cells = nn.ModuleList(spec.step(rnn_in if i == 0 else hidden, hidden) for i in range(layers))
-        self.is_lstm = spec.name == "lstm"
+        self.rnn = factory(embed if encoding == "embedding" else in_features, hidden, layers)
         self.head = nn.Linear(hidden, out_features) if head == "linear" else None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,21 +44,8 @@ class RecurrentNet(nn.Module):
         return x  # dense features, already (T, B, in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.encode(x)
-        h = self.rnn(h)[0] if self.rnn is not None else self._loop(h)  # (T, B, hidden)
+        h = output_of(self.rnn(self.encode(x)))  # (T, B, hidden)
         return self.head(h) if self.head is not None else h
-
-    def _loop(self, x: torch.Tensor) -> torch.Tensor:
-        # The tutorial's first model: one cell call per time step and layer, from Python.
-        states: list = [None] * len(self.cells)
-        outputs = []
-        for t in range(x.shape[0]):
-            h = x[t]  # (B, features)
-            for i, cell in enumerate(self.cells):
-                states[i] = cell(h, states[i])
-                h = states[i][0] if self.is_lstm else states[i]
-            outputs.append(h)
-        return torch.stack(outputs)  # (T, B, hidden)
 
 
 def recurrent_params(gates: int, in_features: int, hidden: int, layers: int) -> int:

@@ -15,10 +15,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cells.tables import cell_tables, with_aliases
 from bench.errors import BenchError
 from bench.trial import AXES, AXIS_FIELDS, Trial
 
-TOP_KEYS = ("name", "description", "seeds", "fixed", "grid", "around", "exclude")
+TOP_KEYS = ("name", "description", "seeds", "cells", "fixed", "grid", "around", "exclude")
 # torch.manual_seed and the data generator take seeds below 2**64; seed*7919+1 must fit too, and a
 # seed that fails there fails every trial it is in, so seeds stay in [0, 2**32).
 MAX_SEED = 2**32
@@ -39,9 +40,9 @@ class Suite:
 def _choices(name: str) -> tuple[str, ...]:
     meta = AXIS_FIELDS[name].metadata
     if meta["registry"] == "cell":
-        from bench.models import CELLS
+        from bench import cells
 
-        return tuple(CELLS.names())
+        return tuple(cells.names())
     if meta["registry"] == "task":
         from bench.tasks import TASKS
 
@@ -67,8 +68,13 @@ def check_value(name: str, value: object) -> str:
         choices = _choices(name)
         if not isinstance(value, str):
             return f"{value!r} is not a string; choose one of: {', '.join(choices)}"
+        if name == "cell" and value not in choices and ":" in value:
+            from bench.cells.probe import cell_problem
+
+            return cell_problem(value)  # a user's factory: imported and probed here, before any trial
         if value not in choices:
-            return f"unknown {name} {value!r}; choose one of: {', '.join(choices)}"
+            more = ", or a factory as module:attribute" if name == "cell" else ""
+            return f"unknown {name} {value!r}; choose one of: {', '.join(choices)}{more}"
         return ""
     minimum = f.metadata["min"]
     if not math.isfinite(value):
@@ -242,6 +248,7 @@ def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
     if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise BenchError(f"{where}: field 'name': {name!r} is not a non-empty name without '/'")
     description = _string(where, "description", doc.get("description", ""))
+    doc = with_aliases(doc, cell_tables(where, doc["cells"]) if "cells" in doc else {})
     override = check_seeds(seeds, "--seeds") if seeds is not None else None
     fixed = _axes_table(where, {k: v for k, v in doc.items() if k in AXES})
     fixed.update(_axes_table(f"{where} [fixed]", doc.get("fixed", {})))
@@ -252,6 +259,16 @@ def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
     configs = [config for block in blocks for config in block.configs()]
     trials = _expand(where, configs, excludes, default_seeds, override)
     return Suite(name, description, str(path), tuple(trials), text)
+
+
+def _impl_problem(trial: Trial) -> str:
+    """'' unless `trial.cell` lacks `trial.impl` (a user's factory is one implementation: impl 'fused')."""
+    from bench import cells
+
+    impls = cells.resolve(trial.cell).impls
+    if trial.impl in impls:
+        return ""
+    return f"field 'impl': cell {trial.cell!r} has no impl {trial.impl!r}; it has: {', '.join(impls)}"
 
 
 def _expand(
@@ -268,7 +285,7 @@ def _expand(
             trial = task.normalize(trial)
             if _excluded(trial, excludes):
                 continue
-            problem = task.check(trial)
+            problem = task.check(trial) or _impl_problem(trial)
             if problem:
                 raise BenchError(f"{where}: trial {trial.label()}: {problem}")
             trials.setdefault(trial.trial_id, trial)

@@ -17,8 +17,9 @@ import torch
 
 from bench import devices
 from bench.convergence import convergence_epoch
+from bench.flops import step_flops
 from bench.memory import PeakMemory
-from bench.models import CELLS, RecurrentNet, count_params, flops_per_step
+from bench.models import RecurrentNet, count_params
 from bench.tasks import TASKS, Batch, Task
 from bench.timing import MACHINE, TimingPlan, machine_workload, time_paired, with_slowdown
 from bench.trial import EpochRecord, Trial, TrialResult
@@ -57,10 +58,8 @@ def build(trial: Trial, task: Task) -> tuple[RecurrentNet, torch.optim.Optimizer
 
 
 def trial_flops(trial: Trial, task: Task) -> float:
-    rnn_in = trial.embed if trial.encoding == "embedding" else task.in_features(trial)
-    out = task.out_features(trial) if trial.head == "linear" else 0
-    gates = CELLS.get(trial.cell).gates
-    return flops_per_step(gates, rnn_in, trial.hidden, trial.layers, out, task.length(trial), trial.batch)
+    """Matmul FLOPs of one training step, measured with FlopCounterMode (`bench.flops`)."""
+    return step_flops(trial, task)
 
 
 def eager_step(model: RecurrentNet, opt: torch.optim.Optimizer, task: Task, trial: Trial) -> Step:

@@ -252,3 +252,21 @@ def test_a_group_dead_twice_is_split_so_each_trial_has_its_last_attempt_alone():
     attempts[_key(group)] = 2
     assert DaskExecutor._retries(group, attempts) == [[group[0]], [group[1]]]
     assert attempts[_key([group[1]])] == 1  # one more death and it is recorded failed
+
+
+@pytest.mark.slow
+def test_a_user_cell_runs_on_workers_and_one_missing_there_is_a_failed_row(tmp_path: Path):
+    # `workerless` imports on the driver (where the suite is checked) but not inside a Dask worker.
+    write(tmp_path / "workerless.py", "from distributed import get_worker\ntry:\n    get_worker()\nexcept ValueError:\n"
+          "    pass\nelse:\n    raise ImportError('workerless is not installed on this worker')\n"
+          "from examples.peephole import PeepholeLSTM as Cell\n")  # fmt: skip
+    peephole = "examples.peephole:PeepholeLSTM"
+    suite = write(tmp_path / "cells.toml", KILL_SUITE.replace('"gru"]', f'"{peephole}", "workerless:Cell"]'))
+    env = {"TMPDIR": str(tmp_path), "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"}
+    proc = cli("run", str(suite), "--out", str(tmp_path / "run"), *FAST, *DASK2, env=env)
+    assert proc.returncode == 1, proc.stderr
+    trials = _trials(tmp_path / "run").set_index("cell")
+    assert trials.loc[peephole, "status"] in ("ok", "not_converged") and trials.loc[peephole, "params"] == 708
+    assert trials.loc["workerless:Cell", "status"] == "failed"
+    assert "ImportError: workerless is not installed on this worker" in trials.loc["workerless:Cell", "error"]
+    assert trials["worker"].str.startswith("tcp://").all()

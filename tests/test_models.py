@@ -34,7 +34,7 @@ def test_cell_loop_computes_the_same_function_as_fused(cell):
     fused = RecurrentNet(cell, "fused", "onehot", "linear", 4, 10, 6, 2, 4)
     loop = RecurrentNet(cell, "cell", "onehot", "linear", 4, 10, 6, 2, 4)
     with torch.no_grad():
-        for layer, c in enumerate(loop.cells):
+        for layer, c in enumerate(loop.rnn.cells):
             c.weight_ih.copy_(getattr(fused.rnn, f"weight_ih_l{layer}"))
             c.weight_hh.copy_(getattr(fused.rnn, f"weight_hh_l{layer}"))
             c.bias_ih.copy_(getattr(fused.rnn, f"bias_ih_l{layer}"))
