@@ -11,9 +11,13 @@ Rules are short strings in the manner of pytest-benchmark's `--benchmark-compare
 
 A quality rule with two limits fires only when both are exceeded. Improvements are found the same way,
 mirrored. A trial that ran in one run but failed, diverged or was skipped in the other is always a finding.
-Under normalize 'rnn' every round is first divided by the RNN sibling's time in the same run (the
-interleaved reference round where the runner timed one, else the sibling trial's median), so a machine
-that is uniformly faster or slower cancels out (see `time_samples`).
+
+What the time rule compares (`time_samples`), by `normalize`:
+    none     seconds per step: catches any change, but also the machine's own drift between the runs
+    rnn      round i over the reference cell's (RNN) step timed in the same round: cancels the machine
+             and any change common to every cell (a torch upgrade); catches a change of one cell
+    machine  round i over the fixed machine workload timed in the same round (numpy, no torch): cancels
+             the machine's drift but not a slowdown of torch or rnnbench code, uniform ones included
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from bench.trial import AXES, Trial
 
 METRICS = ("time", "convergence_epoch", "final_loss")
 DEFAULT_RULES = ("time:median:10%", "convergence_epoch:+2:20%", "final_loss:20%")
-NORMALIZE = ("none", "rnn")
+NORMALIZE = ("none", "rnn", "machine")
+# The unit of a time finding's baseline and current medians under each normalisation.
+TIME_UNITS = {"none": "s", "rnn": "x RNN step", "machine": "x machine workload"}
 VERDICTS = ("regression", "improvement", "unchanged", "skipped")
 RULE_FORMS = "time:median:P%, convergence_epoch:[+N][:P%], final_loss:[+X][:P%]"
 
@@ -51,7 +57,7 @@ class Finding:
     label: str
     metric: str  # one of METRICS, or "status"
     verdict: str  # one of VERDICTS
-    baseline: float  # time: median step time (s, or x the RNN sibling's median); else the metric's value
+    baseline: float  # time: median step time in TIME_UNITS[normalize]; else the metric's value
     current: float
     change: float  # current / baseline - 1; NaN where that means nothing
     p_value: float = math.nan  # time only: two-sided Mann-Whitney U
@@ -178,26 +184,43 @@ def _status_findings(base: pd.DataFrame, cur: pd.DataFrame) -> list[Finding]:
 
 
 def time_samples(run: Run, normalize: str = "none") -> dict[str, np.ndarray]:
-    """Raw per-round step times by trial_id: seconds, or under 'rnn' relative to the RNN sibling.
+    """Raw per-round step times by trial_id: seconds under 'none', per-round ratios under 'rnn' and 'machine'.
 
-    Under 'rnn', a trial that timed its RNN sibling's step interleaved with its own rounds (the runner
-    does for eager LSTM/GRU trials) gives per-round ratios, round i over reference round i: drift of the
-    machine during the trial cancels. Otherwise each round is divided by the median of the RNN sibling
-    trial's rounds in the same run. RNN trials themselves, and trials with neither, are left out."""
+    'rnn': round i over the reference cell's step in the same round i (`reference_data`: the runner times
+    the group's own RNN trial, or a fresh untrained RNN, beside every trial), so the machine's drift and any
+    change common to every cell cancel; a trial without those rounds (an older run) is divided by the median
+    of its RNN sibling trial's rounds. Trials of the reference cell are left out: they are the divisor.
+    'machine': round i over the fixed machine workload's round i (`machine_data`), so the machine's drift
+    cancels and a slower torch or training step does not. Trials without a divisor are left out."""
     samples = {str(t): np.asarray(s, dtype=float) for t, s in run.samples().items() if len(s)}
     if normalize == "none":
         return samples
-    references = {str(t): np.asarray(r, dtype=float) for t, r in run.reference_samples().items()}
+    if normalize == "machine":
+        return _per_round(samples, run.machine_samples())
+    trials = _by_id(run.trials)
+    own = {t: s for t, s in samples.items() if t not in trials.index or not _is_reference(trials.loc[t])}
+    out = _per_round(own, run.reference_samples())
     siblings = rnn_siblings(run.trials[run.trials["status"].isin(TIMED)])
-    out = {}
-    for t, s in samples.items():
-        if siblings.get(t, t) == t:
-            continue  # an RNN trial: the reference itself
-        if t in references and len(references[t]) == len(s):
-            out[t] = s / references[t]
-        elif siblings[t] in samples:
+    for t, s in own.items():
+        if t not in out and siblings.get(t, t) != t and siblings[t] in samples:
             out[t] = s / np.median(samples[siblings[t]])
     return out
+
+
+def _per_round(samples: dict[str, np.ndarray], divisors: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    """Round i of each trial over round i of its divisor; trials without a full, positive divisor left out."""
+    out = {}
+    for t, s in samples.items():
+        d = np.asarray(divisors.get(t, []), dtype=float)
+        if len(d) == len(s) and bool(np.all(d > 0)):
+            out[t] = s / d
+    return out
+
+
+def _is_reference(row: pd.Series) -> bool:
+    """The trial's cell is its own timing reference (the RNN unless the run named another cell)."""
+    reference = row.get("reference_cell")
+    return row["cell"] == (reference if isinstance(reference, str) and reference else "rnn")
 
 
 def _time_findings(
@@ -214,7 +237,7 @@ def _time_findings(
             tested.append((trial_id, label(row), before[trial_id], after[trial_id]))
     p_values = [mannwhitneyu(a, b, alternative="two-sided").pvalue for _, _, b, a in tested]
     q_values = false_discovery_control(p_values, method="bh") if p_values else []
-    unit = "x RNN sibling" if normalize == "rnn" else "s"
+    unit = TIME_UNITS[normalize]
     findings = []
     for (trial_id, name, b, a), p, q in zip(tested, p_values, q_values, strict=True):
         ratio = float(np.median(a) / np.median(b))
@@ -234,12 +257,13 @@ def time_verdict(ratio: float, q_value: float, threshold: float, fdr: float) -> 
 
 
 def _untestable(trial_id: str, row: pd.Series, before: dict, after: dict, normalize: str) -> str:
-    if normalize == "rnn" and row["cell"] == "rnn":
-        return "the RNN reference of --normalize rnn"
+    if normalize == "rnn" and _is_reference(row):
+        return f"the {row['cell'].upper()} reference of --normalize rnn (its own rounds are the divisor)"
     missing = [name for name, samples in (("baseline", before), ("current", after)) if trial_id not in samples]
     if not missing:
         return ""
-    what = "no timed RNN sibling" if normalize == "rnn" else "no timing samples"
+    what = {"none": "no timing samples", "rnn": "no RNN reference rounds and no timed RNN sibling",
+            "machine": "no machine workload rounds"}[normalize]  # fmt: skip
     return f"{what} in the {' and '.join(missing)} run"
 
 

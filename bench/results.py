@@ -462,7 +462,8 @@ def _check_sample(where: str, record: object) -> dict:
     _check_json_version(where, extra.get("schema_version"), "extra_info.schema_version")
     stats = record.get("stats")
     data = stats.get("data") if isinstance(stats, dict) else None
-    for name, values in (("stats.data", data), ("extra_info.reference_data", extra.get("reference_data", []))):
+    for name, values in (("stats.data", data), ("extra_info.reference_data", extra.get("reference_data", [])),
+                         ("extra_info.machine_data", extra.get("machine_data", []))):  # fmt: skip
         if not isinstance(values, list) or not all(_is_number(v) for v in values):
             raise BenchError(f"{where}: {name} is {str(values)[:60]!r}, not a list of numbers (seconds per round)")
     return record
@@ -636,6 +637,14 @@ class Run:
             b["extra_info"]["trial_id"]: b["extra_info"]["reference_data"]
             for b in self.benchmarks
             if b["extra_info"].get("reference_data")
+        }
+
+    def machine_samples(self) -> dict[str, list[float]]:
+        """The fixed machine workload's rounds (s, `bench.timing.machine_workload`) by trial_id, where timed."""
+        return {
+            b["extra_info"]["trial_id"]: b["extra_info"]["machine_data"]
+            for b in self.benchmarks
+            if b["extra_info"].get("machine_data")
         }
 
 

@@ -1,6 +1,7 @@
 """The regression gate: rule parsing, statistics on fixed samples, normalization, quality gates, bad input."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ P_U36 = 0.7209013209013208  # e.g. BASE + 0.5 ms against BASE
 P_U54 = 0.020668220668220667  # BASE + 3.5 ms
 P_U61 = 0.0010878010878010878  # BASE + 5.5 ms, BASE - 5.5 ms (U = 3), 1.5 x BASE
 TIME_ONLY = parse_rules(["time:median:10%"])
+RNN_REFERENCE = "the RNN reference of --normalize rnn (its own rounds are the divisor)"
 
 
 def result(cell: str, samples=BASE, conv: int | None = 3, loss: float = 0.1, status: str = "", seed: int = 0,
@@ -149,9 +151,9 @@ def test_normalize_rnn_cancels_a_uniformly_slower_machine(tmp_path: Path):
     assert [f.verdict for f in gate(base, cur, TIME_ONLY, "none")] == ["regression"] * 3
     findings = gate(base, cur, TIME_ONLY, "rnn")
     t = by(findings, "time")
-    assert t["rnn"].verdict == "skipped" and t["rnn"].note == "the RNN reference of --normalize rnn"
+    assert t["rnn"].verdict == "skipped" and t["rnn"].note == RNN_REFERENCE
     assert t["lstm"].verdict == "unchanged" and t["lstm"].change == pytest.approx(0.0)
-    assert t["lstm"].baseline == pytest.approx(2.0) and t["lstm"].note == "x RNN sibling"
+    assert t["lstm"].baseline == pytest.approx(2.0) and t["lstm"].note == "x RNN step"
     assert t["gru"].baseline == pytest.approx(12.0 / 6.75)  # 5 rounds over the sibling's 8-round median
     assert t["lstm"].p_value == pytest.approx(1.0) and not failed(findings)
 
@@ -191,8 +193,93 @@ def test_normalize_rnn_without_a_timed_sibling_skips(tmp_path: Path):
     findings = gate(base, cur, TIME_ONLY, "rnn")
     t = by(findings, "time")
     assert set(t) == {"lstm"}  # the failed RNN trial is judged by status, not time
-    assert t["lstm"].verdict == "skipped" and t["lstm"].note == "no timed RNN sibling in the current run"
+    assert (
+        t["lstm"].verdict == "skipped"
+        and t["lstm"].note == "no RNN reference rounds and no timed RNN sibling in the current run"
+    )
     assert by(findings, "status")["rnn"].verdict == "regression"
+
+
+def test_normalize_rnn_gates_a_suite_without_an_rnn_trial(tmp_path: Path):
+    # The runner times a fresh RNN beside every trial: its rounds are the divisor even with no RNN trial.
+    base = make_run(tmp_path / "a", with_reference(result("lstm", BASE * 2), BASE))
+    cur = make_run(tmp_path / "b", with_reference(result("lstm", BASE * 3), BASE))
+    t = by(gate(base, cur, TIME_ONLY, "rnn"), "time")
+    assert t["lstm"].verdict == "regression" and t["lstm"].change == pytest.approx(0.5)
+    assert t["lstm"].baseline == pytest.approx(2.0) and t["lstm"].note == "x RNN step"
+
+
+def test_normalize_rnn_skips_the_named_reference_cell(tmp_path: Path):
+    def gru_referenced(r: TrialResult) -> TrialResult:
+        return replace(with_reference(r, BASE), reference_cell="gru")
+
+    base = make_run(tmp_path / "a", gru_referenced(result("gru")), gru_referenced(result("lstm")))
+    t = by(gate(base, base, TIME_ONLY, "rnn"), "time")
+    assert t["gru"].verdict == "skipped" and t["gru"].note.startswith("the GRU reference of --normalize rnn")
+    assert t["lstm"].verdict == "unchanged"
+
+
+# --- time: --normalize machine ------------------------------------------------------------------------
+
+# The machine workload's rounds: about 20x shorter than BASE's, not in step with them (distinct ratios).
+MACHINE = BASE / 20 * (1 + 0.001 * np.array([3, 7, 1, 5, 0, 6, 2, 4]))
+
+
+def paired(cell: str, samples, reference, machine=MACHINE) -> TrialResult:
+    """A trial timed as the runner does: its rounds with the RNN reference's and the machine workload's."""
+    return replace(with_reference(result(cell, samples), reference), machine_samples=tuple(map(float, machine)))
+
+
+def test_normalize_machine_catches_a_uniform_slowdown_that_rnn_cancels(tmp_path: Path):
+    # A slower torch: every step 25% slower, the RNN reference's too; the numpy machine workload is not.
+    base = make_run(tmp_path / "a", paired("rnn", BASE, BASE), paired("lstm", BASE * 2, BASE))
+    cur = make_run(tmp_path / "b", paired("rnn", BASE * 1.25, BASE * 1.25), paired("lstm", BASE * 2.5, BASE * 1.25))
+    under_rnn = by(gate(base, cur, TIME_ONLY, "rnn"), "time")
+    assert under_rnn["lstm"].verdict == "unchanged" and under_rnn["lstm"].change == pytest.approx(0.0)
+    assert under_rnn["rnn"].verdict == "skipped"
+    findings = gate(base, cur, TIME_ONLY, "machine")
+    t = by(findings, "time")
+    assert [t[c].verdict for c in ("rnn", "lstm")] == ["regression", "regression"] and failed(findings)
+    assert t["lstm"].change == pytest.approx(0.25) and t["rnn"].change == pytest.approx(0.25)
+    assert t["lstm"].baseline == pytest.approx(np.median(BASE * 2 / MACHINE)) and t["lstm"].note == "x machine workload"
+    assert t["lstm"].p_value == pytest.approx(P_SEPARATED, rel=1e-12)  # every ratio ~40 now ~50
+
+
+def test_normalize_machine_cancels_machine_drift(tmp_path: Path):
+    # The machine 2x slower during the current run: the steps, the reference and the workload alike
+    # (x2 is exact in floating point, so the ratios are the baseline's to the last bit).
+    drift = 2.0
+    base = make_run(tmp_path / "a", paired("rnn", BASE, BASE), paired("lstm", BASE * 2, BASE))
+    cur = make_run(tmp_path / "b", paired("rnn", BASE * drift, BASE * drift, MACHINE * drift),
+                   paired("lstm", BASE * 2 * drift, BASE * drift, MACHINE * drift))  # fmt: skip
+    assert {f.verdict for f in gate(base, cur, TIME_ONLY, "none")} == {"regression"}
+    findings = gate(base, cur, TIME_ONLY, "machine")
+    t = by(findings, "time")
+    assert all(t[c].verdict == "unchanged" and t[c].change == pytest.approx(0.0) for c in ("rnn", "lstm"))
+    assert t["lstm"].p_value == pytest.approx(1.0) and not failed(findings)
+
+
+def test_normalize_machine_divides_round_by_round(tmp_path: Path):
+    # Drift inside the current run (rounds 4-7 twice as slow) that the workload saw in the same rounds.
+    burst = np.array([1, 1, 1, 1, 2, 2, 2, 2.0])
+    base = make_run(tmp_path / "a", paired("lstm", BASE, BASE))
+    cur = make_run(tmp_path / "b", paired("lstm", BASE * burst, BASE * burst, MACHINE * burst))
+    (t,) = gate(base, cur, TIME_ONLY, "machine")
+    assert t.verdict == "unchanged" and t.p_value == pytest.approx(1.0)
+    shifted = make_run(tmp_path / "c", paired("lstm", BASE * burst, BASE * burst, MACHINE * burst[::-1]))
+    (off,) = gate(base, shifted, TIME_ONLY, "machine")  # the workload's rounds out of step with the trial's
+    assert off.change > 0.2
+
+
+def test_normalize_machine_without_workload_rounds_skips(tmp_path: Path):
+    base = make_run(tmp_path / "a", paired("lstm", BASE, BASE))
+    cur = make_run(tmp_path / "b", result("lstm", BASE * 3))  # a run from before the workload was recorded
+    (t,) = gate(base, cur, TIME_ONLY, "machine")
+    assert t.verdict == "skipped" and t.note == "no machine workload rounds in the current run"
+    short = make_run(tmp_path / "c", paired("lstm", BASE, BASE, MACHINE[:5]))  # not one divisor per round
+    assert (
+        gate(short, short, TIME_ONLY, "machine")[0].note == "no machine workload rounds in the baseline and current run"
+    )
 
 
 # --- quality -----------------------------------------------------------------------------------------
@@ -362,7 +449,7 @@ def test_cli_bad_folders(runs, tmp_path: Path):
 def test_cli_help_lists_defaults():
     proc = cli("gate", "--help")
     assert proc.returncode == 0
-    for text in ("--normalize {none,rnn}", "(default: none)", "(default: 0.05)", "time:median:10%"):
+    for text in ("--normalize {none,rnn,machine}", "(default: none)", "(default: 0.05)", "time:median:10%"):
         assert text in " ".join(proc.stdout.split())
 
 
