@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from bench.cli.help import HelpFormatter
 from bench.errors import BenchError
 
 DEFAULT_RESULTS = "results"
@@ -21,7 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="run a suite",
         description="Train and time every trial of a suite; results go to results/<suite>/<run-id>/ "
         "(or --out DIR). Running again into the same --out resumes: complete trials are not re-run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("suite", help="suite file (TOML), e.g. suites/seed.toml")
     p.add_argument(
