@@ -1,10 +1,12 @@
 """The gate's end-to-end self-test: the real CLI in subprocesses on the smoke suite.
 
 Two runs of the same code pass `gate --normalize rnn` with the default rules; a run with every LSTM
-step made 50% slower fails it, for its LSTM trials and no other. Each LSTM/GRU trial times its RNN
-sibling's step interleaved with its own rounds, so machine drift cancels: in `make gate-calibration`
-(N = 10, this 2-core VM) same-code pairs drifted by at most 8% (p90 3.6%) and none failed. The same-code
-check still gets one fresh pair before it fails, as a guard against a rare burst on a shared CI machine.
+step made 50% slower fails it, for its LSTM trials and no other. A run with every step 50% slower (a
+slower torch) fails `gate --normalize machine`, its RNN trials included (--normalize rnn cannot gate
+them). Every trial's rounds are timed beside an RNN step and a machine workload, so machine drift
+cancels: in `make gate-calibration` (N = 10, this 2-core VM, before the machine workload existed)
+same-code pairs drifted by at most 8% (p90 3.6%) under rnn and none failed. The same-code check still
+gets one fresh pair before it fails, as a guard against a rare burst on a shared CI machine.
 The runs use one torch thread, as the smoke suite says.
 """
 
@@ -25,8 +27,8 @@ def smoke_run(out: Path, *extra: str) -> Path:
     return out
 
 
-def gate(baseline: Path, current: Path, *extra: str):
-    return cli("gate", str(baseline), str(current), "--normalize", "rnn", *extra)
+def gate(baseline: Path, current: Path, *extra: str, normalize: str = "rnn"):
+    return cli("gate", str(baseline), str(current), "--normalize", normalize, *extra)
 
 
 def flagged(stdout: str) -> str:
@@ -40,6 +42,7 @@ def runs(tmp_path_factory) -> Path:
     smoke_run(d / "a")
     smoke_run(d / "a2")
     smoke_run(d / "lstm_slow", "--inject-slowdown", "lstm:0.5")
+    smoke_run(d / "all_slow", "--inject-slowdown", "0.5")
     return d
 
 
@@ -65,3 +68,15 @@ def test_slower_lstm_fails(runs: Path, tmp_path: Path):
     regressed = sorted(f["label"].split("-")[1] for f in findings if f["verdict"] == "regression")
     assert regressed == ["lstm", "lstm", "lstm"], findings  # every LSTM trial, nothing else
     assert (tmp_path / "summary.md").read_text().startswith("## rnnbench gate: FAIL: ")
+
+
+def test_uniformly_slower_steps_fail_under_machine(runs: Path, tmp_path: Path):
+    proc = gate(runs / "a", runs / "all_slow", "--json", str(tmp_path / "v.json"), normalize="machine")
+    if proc.returncode == 0:  # the two runs minutes apart under a burst of other load: one fresh pair, back to back
+        fresh = smoke_run(runs / "a5"), smoke_run(runs / "all_slow2", "--inject-slowdown", "0.5")
+        proc = gate(*fresh, "--json", str(tmp_path / "v.json"), normalize="machine")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    findings = json.loads((tmp_path / "v.json").read_text())["findings"]
+    regressed = {f["label"].split("-")[1] for f in findings if f["metric"] == "time" and f["verdict"] == "regression"}
+    assert "rnn" in regressed, findings  # the reference cell, not time-gated under --normalize rnn
+    assert "x machine workload" in proc.stdout
