@@ -25,7 +25,7 @@ import pandas as pd
 from bench import SCHEMA_VERSION
 from bench import stats as timing_stats
 from bench.analysis import DERIVED, with_sibling_ratios
-from bench.convergence import convergence_epoch, first_hit_epoch, stuck_at_baseline
+from bench.convergence import convergence_epoch, first_hit_epoch, stuck_at_baseline, time_to_solve
 from bench.errors import BenchError
 from bench.trial import AXES, Trial, TrialResult
 
@@ -42,7 +42,8 @@ OUTCOME_COLUMNS = (
     "trial_id", "status", "error", "params", "baseline_loss", "stuck_at_baseline",
     "convergence_epoch", "first_hit_epoch", "epochs_run", "final_loss", "final_metric",
     "time_per_step_median_s", "time_per_step_iqr_s", "time_per_step_min_s", "time_per_step_mean_s",
-    "rounds", "warmup_rounds", "train_time_s", "time_to_converge_s", "steps_per_s", "samples_per_s",
+    "rounds", "warmup_rounds", "train_time_s", "time_to_converge_s",
+    "steps_run", "steps_to_solve", "time_to_solve_s", "solve_censored", "budget", "steps_per_s", "samples_per_s",
     "tokens_per_s", "peak_mem_bytes", "flops_per_step", "gflops", "tflops", "peak_tflops", "peak_fraction",
     "torch_threads", "compile_time_s", "shared_host", "worker", "group_id", "group_size", "timing_slot",
     "reference_cell", "reference_median_s", "paired_ratio", "paired_ratio_lo", "paired_ratio_hi",
@@ -50,7 +51,9 @@ OUTCOME_COLUMNS = (
 )  # fmt: skip
 RATIO_COLUMNS = DERIVED  # filled from the RNN sibling by bench.analysis
 TRIAL_COLUMNS = ("schema_version",) + AXES + OUTCOME_COLUMNS + RATIO_COLUMNS
-CURVE_COLUMNS = ("schema_version", "trial_id", "epoch", "loss", "metric", "predicted", "solved", "train_time_s")
+CURVE_COLUMNS = (
+    "schema_version", "trial_id", "epoch", "loss", "metric", "predicted", "solved", "train_time_s", "steps",
+)  # fmt: skip
 
 
 def trial_row(result: TrialResult) -> dict:
@@ -85,6 +88,7 @@ def trial_row(result: TrialResult) -> dict:
         warmup_rounds=result.warmup_rounds,
         train_time_s=sum(r.train_time_s for r in result.curve),
         time_to_converge_s=sum(r.train_time_s for r in result.curve[:conv]) if conv else None,
+        **_solve(result),
         steps_per_s=steps_per_s,
         samples_per_s=t.batch * steps_per_s if steps_per_s else None,
         tokens_per_s=tokens * steps_per_s if steps_per_s else None,
@@ -104,6 +108,18 @@ def trial_row(result: TrialResult) -> dict:
         **_paired(result),
     )
     return row
+
+
+def _solve(result: TrialResult) -> dict:
+    """Time to solve (training steps and seconds up to the convergence epoch), censored when the trial did
+    not solve within its budget: the values stay empty, `solve_censored` True, `budget` says what stopped it."""
+    if not result.curve:
+        return {"steps_run": None, "steps_to_solve": None, "time_to_solve_s": None, "solve_censored": None,
+                "budget": result.stopped_by or None}  # fmt: skip
+    c = result.curve
+    steps, seconds = time_to_solve([r.solved for r in c], [r.steps for r in c], [r.train_time_s for r in c])
+    return {"steps_run": c[-1].steps, "steps_to_solve": steps, "time_to_solve_s": seconds,
+            "solve_censored": steps is None, "budget": result.stopped_by or None}  # fmt: skip
 
 
 def _paired(result: TrialResult) -> dict:
@@ -349,13 +365,15 @@ NOT_NUMERIC = {
     "status",
     "error",
     "stuck_at_baseline",
+    "solve_censored",
+    "budget",
     "shared_host",
     "worker",
     "group_id",
     "reference_cell",
 }
 TRIAL_NUMERIC = _numeric_axes() + tuple(c for c in OUTCOME_COLUMNS + RATIO_COLUMNS if c not in NOT_NUMERIC)
-CURVE_NUMERIC = ("epoch", "loss", "metric", "train_time_s")
+CURVE_NUMERIC = ("epoch", "loss", "metric", "train_time_s", "steps")
 STATUSES = ("ok", "not_converged", "diverged", "failed", "skipped")
 
 
@@ -368,7 +386,14 @@ def _table(path: Path, parsed: _Csv, required: tuple[str, ...], numeric: tuple[s
         return pd.DataFrame(columns=parsed.header)
     table = pd.read_csv(
         io.StringIO(parsed.text),
-        dtype={"trial_id": str, "schema_version": str, "predicted": str, "group_id": str, "reference_cell": str},
+        dtype={
+            "trial_id": str,
+            "schema_version": str,
+            "predicted": str,
+            "group_id": str,
+            "reference_cell": str,
+            "budget": str,
+        },
     )
     check_schema(path, table, parsed.lines)
     for column in numeric:

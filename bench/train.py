@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from bench import devices
-from bench.convergence import convergence_epoch
+from bench.convergence import convergence_epoch, stop_reason
 from bench.flops import step_flops
 from bench.memory import PeakMemory
 from bench.models import RecurrentNet, count_params
@@ -52,9 +52,24 @@ def build(trial: Trial, task: Task) -> tuple[RecurrentNet, torch.optim.Optimizer
         trial.hidden,
         trial.layers,
         task.out_features(trial),
-    ).to(trial.device)
+    )
+    if trial.cell == "lstm" and trial.forget_bias:
+        set_forget_bias(model, trial.hidden, trial.forget_bias)
+    model = model.to(trial.device)
     kwargs = {"capturable": True} if trial.mode == "graph" and trial.optimizer != "sgd" else {}
     return model, OPTIMIZERS[trial.optimizer](model.parameters(), lr=trial.lr, **kwargs)
+
+
+def set_forget_bias(model: torch.nn.Module, hidden: int, value: float) -> None:
+    """Start every LSTM forget gate's bias (b_ih + b_hh) at `value` (Jozefowicz et al. 2015 recommend 1).
+
+    torch orders an LSTM's gates i, f, g, o: the forget gate is rows hidden..2*hidden of each bias."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "bias_ih" in name:
+                p[hidden : 2 * hidden] = value
+            elif "bias_hh" in name:
+                p[hidden : 2 * hidden] = 0.0
 
 
 def trial_flops(trial: Trial, task: Task) -> float:
@@ -227,7 +242,7 @@ def _train_trial(trial: Trial, options: TrialOptions) -> _Trained:
         params = count_params(model)
         first = _to(task.batch(trial, trial.batch, data_gen), trial)
         step, compile_time = _make_step(model, opt, task, trial, first)
-        curve = _train(model, step, task, trial, data_gen, eval_set, options) if task.learns else ()
+        curve, stopped_by = _train(model, step, task, trial, data_gen, eval_set, options) if task.learns else ((), "")
     result = TrialResult(
         trial,
         "ok",
@@ -235,6 +250,7 @@ def _train_trial(trial: Trial, options: TrialOptions) -> _Trained:
         length=task.length(trial),
         baseline_loss=task.baseline_loss(trial),
         curve=curve,
+        stopped_by=stopped_by,
         peak_mem_bytes=max(0, mem.peak_bytes),
         flops_per_step=trial_flops(trial, task),
         torch_threads=threads,
@@ -311,34 +327,47 @@ def _synced(step: Step, batch: Batch, device: str) -> Callable[[], None]:
 
 
 def _train(model, step: Step, task: Task, trial: Trial, gen, eval_set: Batch, options: TrialOptions):
-    curve = []
+    """Train epoch by epoch (`steps_per_epoch` steps, then one evaluation) until early stopping on stable
+    convergence or a budget (`bench.convergence.stop_reason`); (curve, what stopped it)."""
+    curve: list[EpochRecord] = []
+    steps, spent = 0, 0.0  # training steps and training seconds so far
     for epoch in range(1, trial.max_epochs + 1):
-        start = time.perf_counter()
-        for _ in range(trial.steps_per_epoch):
-            b = _to(task.batch(trial, trial.batch, gen), trial)
-            loss = step(b.x, b.y)
-        devices.synchronize(trial.device)
-        train_time = time.perf_counter() - start
+        done, train_time, loss = _epoch_steps(step, task, trial, gen, steps, spent)
+        steps += done
+        spent += train_time
         model.eval()
         with torch.no_grad(), devices.autocast(trial):
             score = task.score(model(eval_set.x).float(), eval_set.y, trial)
         model.train()
-        lost = not math.isfinite(loss.item()) or not math.isfinite(score.loss)
-        curve.append(
-            EpochRecord(
-                epoch,
-                float("nan") if lost else score.loss,
-                score.metric,
-                score.predicted,
-                score.solved and not lost,
-                train_time,
-            )
-        )
+        lost = loss is not None and not math.isfinite(loss.item()) or not math.isfinite(score.loss)
+        solved = score.solved and not lost
+        curve.append(EpochRecord(epoch, float("nan") if lost else score.loss, score.metric, score.predicted,
+                                 solved, train_time, steps))  # fmt: skip
         if options.on_epoch is not None:
             options.on_epoch(trial, curve[-1])
         if lost:
+            return tuple(curve), "diverged"
+        reason = stop_reason([r.solved for r in curve], steps, spent, trial.patience, trial.max_epochs,
+                             trial.max_steps, trial.max_time_s)  # fmt: skip
+        if reason:
+            return tuple(curve), reason
+    return tuple(curve), "max_epochs"
+
+
+def _epoch_steps(step: Step, task: Task, trial: Trial, gen, steps: int, spent: float):
+    """One epoch's training steps, cut short where `max_steps` or `max_time_s` (training time only) runs
+    out: (steps run, their wall time in s, the last loss or None)."""
+    todo = trial.steps_per_epoch if trial.max_steps <= 0 else min(trial.steps_per_epoch, trial.max_steps - steps)
+    start = time.perf_counter()
+    loss, done = None, 0
+    while done < todo:
+        b = _to(task.batch(trial, trial.batch, gen), trial)
+        loss = step(b.x, b.y)
+        done += 1
+        if trial.max_time_s > 0 and spent + time.perf_counter() - start >= trial.max_time_s:
             break
-    return tuple(curve)
+    devices.synchronize(trial.device)
+    return done, time.perf_counter() - start, loss
 
 
 def warm_up_process() -> None:

@@ -37,8 +37,16 @@ class Trial:
     lr: float = _axis(0.05, "learning rate", minimum=0.0)
     loss: str = _axis("mean", "reduction of the loss over time steps", ("mean", "sum"))
     clip: float = _axis(0.0, "gradient-norm clipping after backward(); 0 = off", minimum=0.0)
-    max_epochs: int = _axis(15, "training epochs", minimum=1)
-    steps_per_epoch: int = _axis(1, "training steps per epoch (each epoch ends with one evaluation)", minimum=1)
+    max_epochs: int = _axis(15, "training epochs (a budget)", minimum=1)
+    steps_per_epoch: int = _axis(
+        1, "training steps per epoch: the evaluation cadence (each epoch ends with one evaluation)", minimum=1
+    )
+    max_steps: int = _axis(0, "training-step budget (the last epoch may be cut short); 0 = no limit", minimum=0)
+    max_time_s: float = _axis(0.0, "training wall-time budget in s (evaluation excluded); 0 = no limit", minimum=0.0)
+    patience: int = _axis(3, "stop once solved at this many consecutive evaluations; 0 = never stop early", minimum=0)
+    forget_bias: float = _axis(
+        0.0, "LSTM forget-gate bias at init (b_ih + b_hh of the forget gate); 0 = torch's init; lstm only"
+    )
     solve_at: float = _axis(0.0, "solved threshold (copy: accuracy, adding: MSE); 0 = task default", minimum=0.0)
     seed: int = _axis(0, "random seed (weights and data)", minimum=0)
     threads: int = _axis(0, "torch intra-op threads on cpu; 0 = torch's default", minimum=0)
@@ -77,6 +85,7 @@ class EpochRecord:
     predicted: str  # what the model predicts for the first held-out sample
     solved: bool
     train_time_s: float  # wall time of this epoch's training steps only
+    steps: int = 0  # training steps run up to the end of this epoch (cumulative)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ class TrialResult:
     length: int = 0  # time steps the network ran per sample (copy: seq_len + 20)
     baseline_loss: float = float("nan")
     curve: tuple[EpochRecord, ...] = ()
+    stopped_by: str = ""  # what ended training: max_epochs, max_steps, max_time_s, early_stop, diverged
     samples: tuple[float, ...] = ()  # this trial's step, seconds per timed round
     reference_samples: tuple[float, ...] = ()  # the reference cell's step in the same rounds
     reference_cell: str = ""

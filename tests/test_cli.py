@@ -24,6 +24,7 @@ encoding = "embedding"
 hidden = 8
 layers = 2
 cell = ["rnn", "lstm", "gru"]
+patience = 0
 """
 
 

@@ -16,10 +16,12 @@ from bench.report.sections_cost import (
     throughput_section,
     time_section,
 )
+from bench.report.sections_solve import solve_section
 from bench.report.sections_training import convergence_section, cost_benefit_section, provenance_section
 
 SECTIONS = (
-    headline_section, time_section, ratio_section, heatmap_section, convergence_section, cost_benefit_section,
+    headline_section, time_section, ratio_section, heatmap_section, convergence_section, solve_section,
+    cost_benefit_section,
     throughput_section, provenance_section,
 )  # fmt: skip
 

@@ -56,24 +56,30 @@ def _epoch_ticks(ax, max_epochs: int, never: bool) -> None:
     ax.set_ylim(0.5, max_epochs + (1.5 if never else 0.5))
 
 
-def draw_loss(bands: pd.DataFrame, baselines: pd.Series) -> Figure:
-    """Median held-out loss per epoch with its interquartile band, per task, against the trivial baseline."""
+LOSS_X = {"epoch": "epoch", "steps": "training steps", "time_s": "training wall time"}
+
+
+def draw_loss(bands: pd.DataFrame, baselines: pd.Series, x: str = "epoch") -> Figure:
+    """Median held-out loss with its interquartile band, per task, against the trivial baseline; `x` is the
+    epoch, the training steps or the training wall time (median over the trials at each epoch)."""
     tasks = sorted(bands["task"].unique())
     palette = cell_palette(bands["cell"])
+    unit, scale = scaled_time(bands["time_s"]) if x == "time_s" else ("", 1.0)
     axes = facets(len(tasks))
     for ax, task in zip(axes, tasks, strict=True):
-        part = bands[bands["task"] == task]
+        part = bands[bands["task"] == task].assign(x=lambda d: d[x] / scale)
         for cell in ordered_cells(part["cell"]):
             rows = part[part["cell"] == cell]
-            ax.fill_between(rows["epoch"], rows["loss_q25"], rows["loss_q75"], color=palette[cell], alpha=0.2, lw=0)
-        sns.lineplot(data=part, x="epoch", y="loss_median", hue="cell", hue_order=ordered_cells(part["cell"]),
+            ax.fill_between(rows["x"], rows["loss_q25"], rows["loss_q75"], color=palette[cell], alpha=0.2, lw=0)
+        sns.lineplot(data=part, x="x", y="loss_median", hue="cell", hue_order=ordered_cells(part["cell"]),
                      palette=palette, errorbar=None, ax=ax)  # fmt: skip
         values = part[["loss_q25", "loss_q75"]].to_numpy().ravel()
         if task in baselines.index:
             ax.axhline(baselines[task], color="black", lw=1, ls="--", label="trivial baseline")
             values = np.append(values, baselines[task])
         axis_scale(ax, "y", values)
-        ax.set(title=f"task {plain(task)}", xlabel="epoch", ylabel="held-out loss")
+        label = f"{LOSS_X[x]} ({unit})" if unit else LOSS_X[x]
+        ax.set(title=f"task {plain(task)}", xlabel=label, ylabel="held-out loss")
     legend_outside(axes[0].figure)
     return axes[0].figure
 

@@ -38,11 +38,17 @@ def convergence_section(results: Results, options: ReportOptions) -> Section:
         body.append(note("No loss curves in these results (curves.csv is missing or empty)."))
     else:
         caption = (
-            "Median held-out loss per epoch over all trials of a task, with the 25th-75th percentile band; "
-            "the dashed line is the trivial baseline a model that learned nothing would reach."
+            "Median held-out loss per epoch over the trials of a task still training then (early stopping ends "
+            "solved ones), with the 25th-75th percentile band, "
+            "against {x}; the dashed line is the trivial baseline a model that learned nothing would reach."
         )
         baselines = training.task_baselines(results.trials)
-        body.append(figure(render(draw_loss, bands, baselines), caption, "loss curves per cell and task"))
+        body.append(figure(render(draw_loss, bands, baselines, "steps"), caption.format(x="training steps"),
+                           "loss curves against training steps"))  # fmt: skip
+        time_caption = caption.format(x="training wall time (the median at each epoch, evaluation excluded)")
+        time_caption += ": a cell with a costlier step sits further right here than against steps."
+        body.append(figure(render(draw_loss, bands, baselines, "time_s"), time_caption,
+                           "loss curves against training wall time"))  # fmt: skip
     return Section("convergence", "Convergence", "".join(body))
 
 

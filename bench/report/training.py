@@ -53,21 +53,32 @@ def convergence_summary(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def loss_bands(trials: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """Per task, cell and epoch: median held-out loss over trials with its 25th-75th percentile band."""
-    columns = ["task", "cell", "epoch", "loss_median", "loss_q25", "loss_q75", "trials"]
+    """Per task, cell and epoch: median held-out loss over trials with its 25th-75th percentile band, and
+    the median training steps and training wall time (s, evaluation excluded) run by the end of that epoch."""
+    columns = ["task", "cell", "epoch", "loss_median", "loss_q25", "loss_q75", "trials", "steps", "time_s"]
     if curves.empty:
         return pd.DataFrame(columns=columns)
-    keys = trials[["run", "trial_id", "task", "cell"]].astype({"trial_id": str})
+    keys = trials[["run", "trial_id", "task", "cell", "steps_per_epoch"]].astype({"trial_id": str})
     data = curves.astype({"trial_id": str}).merge(keys, on=["run", "trial_id"], how="inner")
     data["loss"] = pd.to_numeric(data["loss"], errors="coerce")
+    data = data.sort_values(["run", "trial_id", "epoch"])
+    per_epoch = pd.to_numeric(data["steps_per_epoch"], errors="coerce")
+    recorded = pd.to_numeric(data["steps"], errors="coerce") if "steps" in data else np.nan
+    data["steps"] = pd.Series(recorded, index=data.index).fillna(data["epoch"] * per_epoch)  # older runs: no steps
+    seconds = pd.to_numeric(data["train_time_s"], errors="coerce") if "train_time_s" in data else np.nan
+    seconds = pd.Series(seconds, index=data.index, dtype=float)
+    data["time_s"] = seconds.groupby([data["run"], data["trial_id"]]).cumsum()
     data = data[np.isfinite(data["loss"])]
-    grouped = data.groupby(["task", "cell", "epoch"])["loss"]
+    grouped = data.groupby(["task", "cell", "epoch"])
+    loss = grouped["loss"]
     table = pd.DataFrame(
         {
-            "loss_median": grouped.median(),
-            "loss_q25": grouped.quantile(0.25),
-            "loss_q75": grouped.quantile(0.75),
-            "trials": grouped.size(),
+            "loss_median": loss.median(),
+            "loss_q25": loss.quantile(0.25),
+            "loss_q75": loss.quantile(0.75),
+            "trials": loss.size(),
+            "steps": grouped["steps"].median(),
+            "time_s": grouped["time_s"].median(),
         }
     )
     return table.reset_index()[columns]
