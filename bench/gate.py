@@ -32,15 +32,8 @@ from scipy.stats import false_discovery_control, mannwhitneyu
 from bench.analysis import TIMED, rnn_siblings
 from bench.errors import BenchError
 from bench.results import Run
+from bench.rules import DEFAULT_RULES, METRICS, NORMALIZE, RULE_FORMS, TIME_UNITS, VERDICTS  # noqa: F401
 from bench.trial import AXES, Trial
-
-METRICS = ("time", "convergence_epoch", "final_loss")
-DEFAULT_RULES = ("time:median:10%", "convergence_epoch:+2:20%", "final_loss:20%")
-NORMALIZE = ("none", "rnn", "machine")
-# The unit of a time finding's baseline and current medians under each normalisation.
-TIME_UNITS = {"none": "s", "rnn": "x RNN step", "machine": "x machine workload"}
-VERDICTS = ("regression", "improvement", "unchanged", "skipped")
-RULE_FORMS = "time:median:P%, convergence_epoch:[+N][:P%], final_loss:[+X][:P%]"
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cells.tables import cell_tables, with_aliases
 from bench.errors import BenchError
 from bench.trial import AXES, AXIS_FIELDS, Trial
 
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
 TOP_KEYS = ("name", "description", "seeds", "cells", "fixed", "grid", "around", "exclude")
 # torch.manual_seed and the data generator take seeds below 2**64; seed*7919+1 must fit too, and a
 # seed that fails there fails every trial it is in, so seeds stay in [0, 2**32).
@@ -245,9 +246,12 @@ def parse_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
         if key not in AXES and key not in TOP_KEYS:
             raise BenchError(_unknown_key(where, key, TOP_KEYS + AXES))
     name = doc.get("name", path.stem)
-    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
-        raise BenchError(f"{where}: field 'name': {name!r} is not a non-empty name without '/'")
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise BenchError(f"{where}: field 'name': {str(name)[:80]!r} is not a suite name: 1 to 100 letters, digits, "
+                         f"'.', '_' or '-' (it names the results folder)")  # fmt: skip
     description = _string(where, "description", doc.get("description", ""))
+    from bench.cells.tables import cell_tables, with_aliases  # imports torch: not at import time (--help)
+
     doc = with_aliases(doc, cell_tables(where, doc["cells"]) if "cells" in doc else {})
     override = check_seeds(seeds, "--seeds") if seeds is not None else None
     fixed = _axes_table(where, {k: v for k, v in doc.items() if k in AXES})

@@ -174,3 +174,11 @@ def test_death_causes_read_as_a_person_would_say_them():
     assert death_cause(-9) == "killed by signal 9 (SIGKILL), likely out of memory (the kernel's OOM killer)"
     assert death_cause(-15) == "killed by signal 15 (SIGTERM)"
     assert death_cause(3) == "exited with status 3"
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "bad\\u0000name", "a b"])
+def test_a_suite_name_that_cannot_name_a_folder_is_refused_before_any_work(tmp_path, name):
+    suite = write(tmp_path / "s.toml", f'name = "{name}"\ncell = "rnn"\n')
+    proc = cli("run", str(suite), cwd=tmp_path)
+    assert proc.returncode == 2 and "field 'name'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -62,9 +62,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _choices_text(axis: str) -> str:
-    from bench.suite import _choices
+    from bench.trial import AXIS_FIELDS
 
-    choices = _choices(axis) if axis != "cell" else ()
+    choices = AXIS_FIELDS[axis].metadata["choices"]  # registries (cell, task) would import torch for --help
     return f": {', '.join(choices)}" if choices else ""
 
 

@@ -13,13 +13,17 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bench import SCHEMA_VERSION
 from bench.cli.show import printable
 from bench.errors import BenchError
-from bench.gate import DEFAULT_RULES, METRICS, NORMALIZE, TIME_UNITS, VERDICTS, Finding, failed, gate, parse_rules
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bench.gate import Finding
+from bench.rules import DEFAULT_RULES, METRICS, NORMALIZE, TIME_UNITS, VERDICTS
 
 ROW_METRICS = ("status",) + METRICS
 
@@ -102,6 +106,7 @@ class Setting:
 
 def run(args: argparse.Namespace) -> int:
     from bench.cli.show import resolve
+    from bench.gate import failed, gate, parse_rules
     from bench.results import load_run
 
     setting = Setting(args.baseline, args.current, args.normalize, tuple(getattr(args, "rules", DEFAULT_RULES)),
@@ -161,6 +166,8 @@ def columns(normalize: str) -> str:
 
 def counts(findings: list[Finding]) -> pd.DataFrame:
     """Findings per metric (rows) and verdict (columns): numbers of trials."""
+    import pandas as pd
+
     tally = Counter((f.metric, f.verdict) for f in findings)
     metrics = [m for m in ROW_METRICS if any(f.metric == m for f in findings)]
     return pd.DataFrame([[tally[m, v] for v in VERDICTS] for m in metrics], index=metrics, columns=list(VERDICTS))
@@ -173,6 +180,8 @@ def skipped_lines(findings: list[Finding]) -> list[str]:
 
 
 def changed(findings: list[Finding], verdict: str) -> pd.DataFrame:
+    import pandas as pd
+
     rows = [{"metric": f.metric, "trial": f.label, "trial_id": f.trial_id, "baseline": _fmt(f, f.baseline),
              "current": _fmt(f, f.current), "change": "" if math.isnan(f.change) else f"{f.change:+.1%}",
              "q": "" if math.isnan(f.q_value) else f"{f.q_value:.2g}", "note": _note(f)}
@@ -242,6 +251,8 @@ def markdown_cell(value: object) -> str:
 
 
 def json_report(findings: list[Finding], setting: Setting) -> dict:
+    from bench.gate import failed
+
     return {
         "schema_version": SCHEMA_VERSION,
         "verdict": "fail" if failed(findings) else "pass",

@@ -6,11 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from bench.cli.help import HelpFormatter
 from bench.report.units import fmt_time
-from bench.results import load_run
 
 SHOW_COLUMNS = [
     "task", "cell", "impl", "hidden", "layers", "seq_len", "batch", "device", "dtype", "seed", "status",
@@ -47,6 +44,10 @@ def resolve(run_dir: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from bench.results import load_run
+
     result = load_run(resolve(args.run_dir))
     t = result.trials
     env = result.env
@@ -105,6 +106,8 @@ def _ratio_lines(run) -> list[str]:
 
 
 def print_dry_run(suite, time_budget: float) -> None:
+    import pandas as pd
+
     from bench.estimate import cache_path, profile, sweep_seconds, trial_seconds
 
     models = profile()
