@@ -72,10 +72,10 @@ def pooled_ratio(per_seed: Sequence[np.ndarray], confidence: float = CONFIDENCE,
         lo, hi = median_interval(groups[0], confidence)
         return point, lo, hi
     rng = np.random.default_rng(seed)
-    draws = np.empty(resamples)
-    for b in range(resamples):
-        picked = rng.integers(0, len(groups), len(groups))
-        draws[b] = np.median([np.median(rng.choice(groups[i], len(groups[i]))) for i in picked])
+    # Row g holds `resamples` bootstrap medians of seed g's rounds; each draw then resamples the seeds.
+    within = np.stack([np.median(rng.choice(g, (resamples, len(g))), axis=1) for g in groups])
+    picked = rng.integers(0, len(groups), (resamples, len(groups)))
+    draws = np.median(within[picked, np.arange(resamples)[:, None]], axis=1)
     lo, hi = np.percentile(draws, [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2])
     return point, float(lo), float(hi)
 

@@ -26,14 +26,18 @@ def synthetic_result(trial: Trial, rng: np.random.Generator) -> TrialResult:
     """Step time = 50 us overhead per time step + gate matmul work at 2 GFLOP/s, with 5% lognormal noise."""
     flops = 6.0 * GATES[trial.cell] * trial.hidden**2 * trial.batch * trial.seq_len * trial.layers
     median = trial.seq_len * trial.layers * 5e-5 + flops / 2e9
-    data = (median * rng.lognormal(0.0, 0.05, 20)).tolist()
+    drift = rng.lognormal(0.0, 0.05, 20)  # the machine's state in each round, shared by the paired RNN step
+    data = (median * drift * rng.lognormal(0.0, 0.01, 20)).tolist()
+    rnn = trial.seq_len * trial.layers * 5e-5 + flops / GATES[trial.cell] / 2e9
+    reference = data if trial.cell == "rnn" else (rnn * drift).tolist()
     rate = {"rnn": 0.25, "lstm": 0.4, "gru": 0.45}[trial.cell] * rng.uniform(0.5, 1.5)
     losses = [1 / 6 * np.exp(-rate * e) for e in range(1, trial.max_epochs + 1)]
     curve = tuple(EpochRecord(e, loss, loss, "", loss <= 0.01, median * 50) for e, loss in enumerate(losses, 1))
     status = "ok" if curve[-1].solved else "not_converged"
     params = GATES[trial.cell] * trial.hidden * (trial.hidden + 3)
     return TrialResult(trial, status, params=params, length=trial.seq_len, baseline_loss=1 / 6, curve=curve,
-                       samples=tuple(data), flops_per_step=flops)  # fmt: skip
+                       samples=tuple(data), reference_samples=tuple(reference), reference_cell="rnn",
+                       flops_per_step=flops)  # fmt: skip
 
 
 def write_synthetic_run(out: str | Path, trials: int = 1000, seed: int = 0) -> Path:
@@ -61,4 +65,4 @@ def test_report_renders_1000_trials(tmp_path):
     html = render_report([write_synthetic_run(tmp_path / "run", 1000)])
     assert "1000 trials from 1 run(s)" in html
     assert html.count("<img ") >= 12  # 4 time sweeps, 4 ratio sweeps, heatmap, 2 convergence, benefit, GFLOP/s
-    assert "as long with LSTM" in html
+    assert "a training step costs" in html and "LSTM" in html

@@ -79,13 +79,17 @@ def test_show_refuses_a_bad_json_file(run: Path, name, text, message):
     refused(cli("show", str(run)), message)
 
 
+N = len(TRIAL_COLUMNS)  # fields of a trials.csv row
+
+
 # --- CSV files --------------------------------------------------------------------------------------
 
 
 def test_curves_not_utf8(run: Path):
+    line = len((run / "curves.csv").read_bytes().splitlines()) + 1
     with (run / "curves.csv").open("ab") as f:
-        f.write(b"1,6d79ad71cf1e,11,1.0,0.5,\xff\xfe,False,0.01\n")
-    refused(cli("show", str(run)), "curves.csv, line 542: not UTF-8 text (byte 0xff)")
+        f.write(b"1,6d79ad71cf1e,11,1.0,0.5,\xff\xfe,False,0.01,11\n")
+    refused(cli("show", str(run)), f"curves.csv, line {line}: not UTF-8 text (byte 0xff)")
 
 
 @pytest.mark.parametrize("name, line", [("trials.csv", 2), ("curves.csv", 3)])
@@ -125,8 +129,8 @@ def test_unknown_status(run: Path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda line: line + ",extra", "trials.csv, line 3: 61 fields where the header has 60 (an extra field)"),
-        (lambda line: line.rsplit(",", 3)[0], "trials.csv, line 3: 57 fields where the header has 60 (a cut row)"),
+        (lambda line: line + ",extra", f"trials.csv, line 3: {N + 1} fields where the header has {N} (an extra field)"),
+        (lambda line: line.rsplit(",", 3)[0], f"trials.csv, line 3: {N - 3} fields where the header has {N} (a cut"),
     ],
 )
 def test_a_row_with_the_wrong_field_count_is_an_error_not_dropped(run: Path, change, message):
@@ -261,7 +265,9 @@ def test_samples_carry_schema_version_and_pytest_benchmark_still_reads_them(tiny
 
 
 def test_show_escapes_control_characters(run: Path):
-    set_field(run / "trials.csv", 4, "error", "\x1b[31mred\x1b[0m\x07\nnext")
+    rows = list(csv.DictReader((run / "trials.csv").open()))
+    failed = next(i for i, r in enumerate(rows, 2) if r["status"] == "failed")  # its line; show prints its error
+    set_field(run / "trials.csv", failed, "error", "\x1b[31mred\x1b[0m\x07\nnext")
     proc = cli("show", str(run))
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
