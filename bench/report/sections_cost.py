@@ -6,6 +6,8 @@ no RNN to compare against) is replaced by a note saying why.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -158,7 +160,7 @@ def _left_out(what: str, left_out: list[tuple[str, str]]) -> list[str]:
     """One compact line for every axis a section could not plot, grouped by reason."""
     reasons: dict[str, list[str]] = {}
     for axis, problem in left_out:
-        reasons.setdefault(problem.split(" (")[0] if "only one value" in problem else problem, []).append(axis)
+        reasons.setdefault(re.sub(r" \([^)]*\)", "", problem), []).append(axis)  # values differ per axis
     return [note(f"{what} not plotted against {', '.join(axes)}: {reason.rstrip('.')}.")
             for reason, axes in reasons.items()]  # fmt: skip
 
