@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     print(printable(f"torch {env.get('torch_version', '?')}  threads used {', '.join(map(str, threads)) or '?'}  "
                     f"devices {env.get('devices', {})}  commit {str(env.get('git_commit', '?'))[:12]}"))  # fmt: skip
     print("status: " + ", ".join(f"{k} {v}" for k, v in t["status"].value_counts().items()))
-    for line in _ratio_lines(result):
+    for line in _ratio_lines(result) + _solve_lines(t):
         print(printable(line))
     shown = t[[c for c in SHOW_COLUMNS if c in t.columns]].map(printable)
     shown["time_per_step_median_s"] = shown["time_per_step_median_s"].map(fmt_time)
@@ -82,6 +82,26 @@ def _first_start(run) -> str:
         return str(sessions[0].get("started_at") or run.env.get("started_at", "?"))
     except (OSError, ValueError, IndexError, AttributeError):
         return str(run.env.get("started_at", "?"))
+
+
+def _solve_lines(trials) -> list[str]:
+    """Per task, T and cell at its own best lr: seeds solved, median time to solve, and against the RNN."""
+    from bench.report.units import fmt_time
+    from bench.solve import headline, solve_outcomes
+
+    table = headline(solve_outcomes(trials))
+    if table.empty:
+        return []
+    lines = ["time to solve (each cell at its best lr; training time, evaluation excluded):"]
+    for r in table.itertuples():
+        median = (
+            "not reached (half or more of the seeds censored)"
+            if r.median_time_to_solve_s == float("inf")
+            else fmt_time(r.median_time_to_solve_s)
+        )
+        lines.append(f"  {r.task} T={r.seq_len} {r.config_label} {r.cell} lr={r.lr:g}: solved {r.solved}, median "
+                     f"{median}; vs RNN: {r.vs_reference}; budget {r.budget}")  # fmt: skip
+    return lines
 
 
 def _ratio_lines(run) -> list[str]:
