@@ -37,7 +37,7 @@ def test_every_axis_is_an_option_and_the_saved_suite_expands_to_the_same_trials(
     assert [t.trial_id for t in suite.trials] == [t.trial_id for t in trials]
 
 
-def test_comparison_lines_print_times_ratios_and_the_noise_floor():
+def test_comparison_lines_print_times_ratios_and_the_resolution():
     rows = [
         CellTime("rnn", "ok", 0.002, 0.0019, 0.0021, 1.0, 1.0, 1.0, 40, 1),
         CellTime("lstm", "ok", 0.005, 0.0049, 0.0052, 2.5, 2.45, 2.55, 40, 1),
@@ -48,9 +48,9 @@ def test_comparison_lines_print_times_ratios_and_the_noise_floor():
     assert lines[0] == "header"
     assert lines[2].split()[:6] == ["rnn", "2", "ms", "[1.9", "ms,", "2.1"]
     assert "1 (the reference)" in lines[2]
-    assert "2.500 [2.450, 2.550] +-2.0%" in lines[3] and "5 ms [4.9 ms, 5.2 ms]" in lines[3]
+    assert "2.500x [2.450, 2.550] +-2.0%" in lines[3] and "5 ms [4.9 ms, 5.2 ms]" in lines[3]
     assert lines[4].startswith("gru") and "failed: RuntimeError: boom" in lines[4]
-    assert lines[5].startswith("noise floor: ratios to +-2.0%") and "times to +-5.0%" in lines[5]
+    assert lines[5].startswith("resolution: ratios to +-2.0%") and "times to +-5.0%" in lines[5]
 
 
 @pytest.mark.slow
@@ -62,9 +62,9 @@ def test_compare_cli_prints_every_cell_and_saves_a_run_folder(tmp_path: Path):
     assert lines["synthetic:"].startswith("synthetic: H=4 L=1 T=3 B=2") and "1 torch threads" in lines["synthetic:"]
     assert "1 (the reference)" in lines["rnn"]
     for cell in ("lstm", "gru"):
-        ratio, lo, hi = map(float, re.search(r"(\d+\.\d+) \[(\d+\.\d+), (\d+\.\d+)\]", lines[cell]).groups())
+        ratio, lo, hi = map(float, re.search(r"(\d+\.\d+)x \[(\d+\.\d+), (\d+\.\d+)\]", lines[cell]).groups())
         assert 0 < lo <= ratio <= hi
-    assert lines["noise"].startswith("noise floor:")
+    assert lines["resolution:"].startswith("resolution:")
     trials = pd.read_csv(out / "trials.csv")
     assert sorted(trials["cell"]) == ["gru", "lstm", "rnn"] and set(trials["task"]) == {"synthetic"}
     resumed = parse_suite(out / "suite.toml")

@@ -39,7 +39,7 @@ def test_recipe_2_time_to_solve_cell_against_cell(tmp_path):
 
 
 def test_recipe_3_a_ci_gate_for_my_change(tmp_path):
-    assert "rnnbench gate /tmp/runs/base /tmp/runs/head --normalize machine" in README
+    assert "rnnbench gate /tmp/runs/base /tmp/runs/head --normalize machine" in README and "set -e" in README
     suite = write(tmp_path / "s.toml", 'name = "s"\ntask = "hello"\ncell = ["rnn", "lstm"]\nmax_epochs = 3\n'
                   "threads = 1\nencoding = \"embedding\"\n")  # fmt: skip
     for name in ("base", "head"):

@@ -37,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "compare",
         help="time the cells at one size given as options (no suite file)",
         description="Time every cell's training step at one configuration, paired with the RNN in shuffled "
-        "rounds, and print each cell's time per step and its ratio to the RNN with 95%% intervals. "
+        "rounds, and print each cell's time per step and its ratio to the RNN with 95% intervals. "
         "Each suite axis is an option (--hidden 256 --layers 2 --seq-len 100 --batch 32 --device cuda ...).",
     )
     p.add_argument("--cells", default=DEFAULT_CELLS, metavar="LIST", help=f"cells to time (default {DEFAULT_CELLS})")
@@ -199,10 +199,10 @@ def comparison_lines(rows: list[CellTime], header: str) -> list[str]:
             ratio = "1 (the reference)"
         else:
             widths.append((r.ratio_hi - r.ratio_lo) / 2 / r.ratio)
-            ratio = f"{r.ratio:.3f} [{r.ratio_lo:.3f}, {r.ratio_hi:.3f}] +-{widths[-1]:.1%}"
+            ratio = f"{r.ratio:.3f}x [{r.ratio_lo:.3f}, {r.ratio_hi:.3f}] +-{widths[-1]:.1%}"
         lines.append(f"{r.cell:6s} {time:34s} {ratio:30s} {r.rounds}")
     if widths:
-        lines.append(f"noise floor: ratios to +-{max(widths):.1%} (widest 95% interval, half-width), "
+        lines.append(f"resolution: ratios to +-{max(widths):.1%} (widest 95% interval, half-width), "
                      f"times to +-{max(time_widths):.1%}; smaller differences are not resolved")  # fmt: skip
     return lines
 
