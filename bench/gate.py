@@ -7,6 +7,8 @@ Rules are short strings in the manner of pytest-benchmark's `--benchmark-compare
                               Mann-Whitney U test on the raw per-round samples is significant after a
                               Benjamini-Hochberg correction across every trial compared
     convergence_epoch:+2:20%  converges more than 2 epochs AND more than 20% later (or no longer converges)
+    steps_to_solve:20%        solves more than 20% more training steps later, or no longer solves within its
+                              budget (censored); steps, not seconds: deterministic per seed, immune to load
     final_loss:20%            final held-out loss more than 20% higher (`+0.05` would be an absolute limit)
 
 A quality rule with two limits fires only when both are exceeded. Improvements are found the same way,
@@ -32,7 +34,7 @@ from scipy.stats import false_discovery_control, mannwhitneyu
 from bench.analysis import TIMED, rnn_siblings
 from bench.errors import BenchError
 from bench.results import Run
-from bench.rules import DEFAULT_RULES, METRICS, NORMALIZE, RULE_FORMS, TIME_UNITS, VERDICTS  # noqa: F401
+from bench.rules import DEFAULT_RULES, METRICS, NORMALIZE, RULE_FORMS, SOLVE_METRICS, TIME_UNITS, VERDICTS  # noqa: F401
 from bench.trial import AXES, Trial
 
 
@@ -262,21 +264,32 @@ def _untestable(trial_id: str, row: pd.Series, before: dict, after: dict, normal
 
 def _quality_finding(b: pd.Series, c: pd.Series, rule: Rule) -> Finding:
     """Quality metrics are deterministic on CPU with fixed seeds: plain thresholds, no statistics."""
-    before, after = float(b[rule.metric]), float(c[rule.metric])
+    if rule.metric not in b.index or rule.metric not in c.index:
+        return Finding(str(b.name), label(b), rule.metric, "skipped", math.nan, math.nan, math.nan,
+                       note=f"no {rule.metric} column in one of the runs (an older rnnbench)")  # fmt: skip
+    before, after = _cell_value(b, rule.metric), _cell_value(c, rule.metric)
     change = after / before - 1 if before > 0 and not math.isnan(after) else math.nan
-    convergence = rule.metric == "convergence_epoch"
+    convergence = rule.metric in SOLVE_METRICS  # NaN = never solved within the budget (censored)
+    unit = "epoch" if rule.metric == "convergence_epoch" else "steps"
     if math.isnan(before) and math.isnan(after):
-        verdict, note = ("unchanged", "did not converge in either run") if convergence else ("skipped", "no loss")
+        verdict, note = ("unchanged", "did not solve in either run") if convergence else ("skipped", "no loss")
     elif math.isnan(after):
         verdict = "regression"
-        note = f"converged at epoch {before:.0f} in the baseline, not now" if convergence else "no final loss now"
+        stopped = f", stopped by {c.get('budget')}" if isinstance(c.get("budget"), str) else ""
+        note = (f"solved at {unit} {before:.0f} in the baseline, not within its budget now{stopped}" if convergence
+                else "no final loss now")  # fmt: skip
     elif math.isnan(before):
         verdict = "improvement"
-        note = f"converges now (epoch {after:.0f}), not in the baseline" if convergence else "no baseline loss"
+        note = f"solves now ({unit} {after:.0f}), not in the baseline" if convergence else "no baseline loss"
     else:
         verdict = _threshold_verdict(after - before, before, rule)
-        note = f"{after - before:+.0f} epochs" if convergence else ""
+        note = f"{after - before:+.0f} {'epochs' if unit == 'epoch' else 'steps'}" if convergence else ""
     return Finding(str(b.name), label(b), rule.metric, verdict, before, after, change, note=note)
+
+
+def _cell_value(row: pd.Series, column: str) -> float:
+    value = pd.to_numeric(row[column], errors="coerce")
+    return float(value) if value == value else math.nan
 
 
 def _threshold_verdict(delta: float, before: float, rule: Rule) -> str:

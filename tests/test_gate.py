@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench import SCHEMA_VERSION
@@ -67,7 +68,7 @@ def test_parse_rule(text, rule):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("tim:median:10%", "unknown metric 'tim'; choose one of: time, convergence_epoch, final_loss"),
+        ("tim:median:10%", "unknown metric 'tim'; choose one of: time, convergence_epoch, steps_to_solve, final_loss"),
         ("time:mean:10%", "write time:median:P%"),
         ("time:median:10", "write time:median:P%"),
         ("time:10%", "write time:median:P%"),
@@ -88,7 +89,12 @@ def test_parse_rule_errors(text, message):
 
 
 def test_parse_rules_defaults_and_duplicates():
-    assert [r.metric for r in parse_rules(DEFAULT_RULES)] == ["time", "convergence_epoch", "final_loss"]
+    assert [r.metric for r in parse_rules(DEFAULT_RULES)] == [
+        "time",
+        "convergence_epoch",
+        "steps_to_solve",
+        "final_loss",
+    ]
     with pytest.raises(BenchError, match="final_loss appears 2 times; give one rule per metric"):
         parse_rules(["final_loss:5%", "final_loss:+1"])
 
@@ -304,7 +310,7 @@ def test_convergence_epoch(tmp_path: Path, before, after, verdict):
     (f,) = gate(base, cur, parse_rules(["convergence_epoch:+2:20%"]))
     assert f.metric == "convergence_epoch" and f.verdict == verdict
     if before == 5 and after is None:
-        assert f.note == "converged at epoch 5 in the baseline, not now"
+        assert f.note == "solved at epoch 5 in the baseline, not within its budget now"
 
 
 @pytest.mark.parametrize(
@@ -393,7 +399,7 @@ def test_cli_pass_and_fail_with_reports(runs, tmp_path: Path):
     assert "PASS: 0 regressions, 0 improvements" in ok.stdout
     bad = cli("gate", str(a), str(slow), "--json", str(tmp_path / "v.json"), "--markdown", str(tmp_path / "s.md"))
     assert bad.returncode == 1, bad.stderr
-    assert "FAIL: 2 regressions, 0 improvements" in bad.stdout and "hello-lstm-fused" in bad.stdout
+    assert "FAIL: 3 regressions, 0 improvements" in bad.stdout and "hello-lstm-fused" in bad.stdout
     verdict = json.loads((tmp_path / "v.json").read_text())
     assert verdict["verdict"] == "fail" and verdict["schema_version"] == SCHEMA_VERSION
     assert verdict["counts"]["time"] == {"regression": 1, "improvement": 0, "unchanged": 2, "skipped": 0}
@@ -402,7 +408,7 @@ def test_cli_pass_and_fail_with_reports(runs, tmp_path: Path):
     conv = next(f for f in verdict["findings"] if f["metric"] == "convergence_epoch" and "-gru-" in f["label"])
     assert conv["current"] is None and conv["verdict"] == "regression"
     md = (tmp_path / "s.md").read_text()
-    assert md.startswith("## rnnbench gate: FAIL: 2 regressions") and "| time | 1 | 0 | 2 | 0 |" in md
+    assert md.startswith("## rnnbench gate: FAIL: 3 regressions") and "| time | 1 | 0 | 2 | 0 |" in md
 
 
 def test_cli_normalize_rnn_and_custom_rules(runs):
@@ -460,3 +466,24 @@ def test_a_trial_missing_from_the_current_run_is_a_regression(tmp_path: Path):
     status = by(findings, "status")
     assert set(status) == {"lstm", "gru"} and status["lstm"].note == "missing in the current run"
     assert failed(findings)
+
+
+def test_steps_to_solve_flags_a_trial_that_now_hits_its_budget_and_one_that_solves_later():
+    from bench.gate import _quality_finding, parse_rule
+
+    rule = parse_rule("steps_to_solve:20%")
+    base = pd.Series({"steps_to_solve": 400.0, "cell": "gru", "task": "adding"}, name="t1")
+    censored = base.copy()
+    censored["steps_to_solve"], censored["budget"] = float("nan"), "max_steps"
+    f = _quality_finding(base, censored, rule)
+    assert f.verdict == "regression" and "not within its budget now, stopped by max_steps" in f.note
+    later = base.copy()
+    later["steps_to_solve"] = 500.0
+    assert _quality_finding(base, later, rule).verdict == "regression"  # +25% > 20%
+    later["steps_to_solve"] = 450.0
+    assert _quality_finding(base, later, rule).verdict == "unchanged"  # +12.5%
+    never = base.copy()
+    never["steps_to_solve"] = float("nan")
+    assert _quality_finding(never, never, rule).verdict == "unchanged"  # censored in both: not a finding
+    old = pd.Series({"cell": "gru", "task": "adding"}, name="t1")  # an older run without the column
+    assert _quality_finding(old, base, rule).verdict == "skipped"

@@ -56,7 +56,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="rules replacing the defaults, one per metric; repeat the flag (--rules time:median:5%% --rules "
         "final_loss:20%%) or join them with commas (--rules time:median:5%%,final_loss:20%%), before or after "
         "the two folders. time:median:P%% (ratio of medians, plus the rank test); convergence_epoch:[+N][:P%%] "
-        "(converges more than N epochs and P%% later, or no longer converges); final_loss:[+X][:P%%] (final loss "
+        "(converges more than N epochs and P%% later, or no longer converges); steps_to_solve:[+N][:P%%] (solves "
+        "more than N steps and P%% later, or no longer within its budget); final_loss:[+X][:P%%] (final loss "
         "higher by more than X and P%%). Leave a metric out to not gate on it. (default: "
         + " ".join(DEFAULT_RULES).replace("%", "%%")
         + ")",
@@ -195,6 +196,8 @@ def _fmt(f: Finding, value: float) -> str:
         return "-"
     if f.metric == "time":
         return f"{value * 1e3:.3g} ms" if f.note == "s" else f"{value:.3g} {f.note}"
+    if f.metric == "steps_to_solve":
+        return f"{value:.0f} steps"
     return f"epoch {value:.0f}" if f.metric == "convergence_epoch" else f"{value:.4g}"
 
 
