@@ -37,6 +37,8 @@ def solve_outcomes(trials: pd.DataFrame) -> pd.DataFrame:
     """Trained trials with `solved`, `steps_to_solve`, `time_to_solve_s` (NaN when censored), and where a
     censored trial stopped: `steps_run`, `train_time_s`; plus `config` (the configuration's key) and `budget`."""
     t = trials[trials["status"].isin(TRAINED)].copy()
+    if "epochs_run" in t:  # timing-only trials (the synthetic task) never trained: no time to solve
+        t = t[pd.to_numeric(t["epochs_run"], errors="coerce").fillna(0) > 0]
     for axis, default in BUDGET_DEFAULTS.items():
         t[axis] = _numbers(t, axis, default).fillna(default)
     conv = _numbers(t, "convergence_epoch")

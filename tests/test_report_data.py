@@ -307,3 +307,13 @@ def test_trials_table_puts_varying_axes_first(fixture):
     shown = provenance.trials_table(fixture.trials)
     assert list(shown.columns[:4]) == ["run", "trial_id", "status", "task"]
     assert len(shown.columns) == len(fixture.trials.columns)
+
+
+def test_timing_only_trials_never_appear_as_convergence_failures():
+    from bench.solve import solve_outcomes
+
+    synthetic = trial_row(TrialResult(Trial(task="synthetic", encoding="dense", cell="lstm"), "ok",
+                                      samples=(1e-3,) * 5))  # fmt: skip
+    t = frame(row("rnn", conv=2), row("lstm", conv=3), synthetic)
+    assert "synthetic" not in set(training.convergence_summary(t)["task"])
+    assert "synthetic" not in set(solve_outcomes(t)["task"]) and len(solve_outcomes(t)) == 2

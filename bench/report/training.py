@@ -13,6 +13,13 @@ OUTCOMES = ("converged", "not converged", "stuck at baseline", "diverged")
 TRAINED = ("ok", "not_converged", "diverged")
 
 
+def trained(trials: pd.DataFrame) -> pd.DataFrame:
+    """Trials that trained: a trained status and at least one epoch (timing-only trials never appear as
+    convergence failures)."""
+    epochs = pd.to_numeric(trials.get("epochs_run", pd.Series(1, index=trials.index)), errors="coerce").fillna(1)
+    return trials[trials["status"].isin(TRAINED) & (epochs > 0)]
+
+
 def outcomes(trials: pd.DataFrame) -> pd.Series:
     """Each trial's training outcome, one of OUTCOMES; NaN for failed and skipped trials."""
     conv = pd.to_numeric(trials["convergence_epoch"], errors="coerce")
@@ -27,7 +34,7 @@ def convergence_points(trials: pd.DataFrame) -> pd.DataFrame:
 
     A trial that never converged is plotted one epoch past its task's largest max_epochs.
     """
-    t = trials[trials["status"].isin(TRAINED)]
+    t = trained(trials)
     points = t[["task", "cell", "device_label", "seed", "max_epochs"]].copy()
     points["outcome"] = outcomes(t)
     points["convergence_epoch"] = pd.to_numeric(t["convergence_epoch"], errors="coerce")
@@ -38,7 +45,7 @@ def convergence_points(trials: pd.DataFrame) -> pd.DataFrame:
 
 def convergence_summary(trials: pd.DataFrame) -> pd.DataFrame:
     """Per task and cell: how many trials reached each outcome, and the median epochs of those that converged."""
-    t = trials[trials["status"].isin(TRAINED)].assign(outcome=lambda d: outcomes(d))
+    t = trained(trials).assign(outcome=lambda d: outcomes(d))
     if t.empty:
         return pd.DataFrame(columns=["task", "cell", "trials", *OUTCOMES, "median_convergence_epoch"])
     counts = pd.crosstab([t["task"], t["cell"]], t["outcome"]).reindex(columns=list(OUTCOMES), fill_value=0)
@@ -94,7 +101,7 @@ def cost_benefit_points(trials: pd.DataFrame) -> pd.DataFrame:
 
     A trial that did not converge gets its whole training time, a lower bound, with converged False.
     """
-    t = trials[trials["status"].isin(TRAINED)]
+    t = trained(trials)
     points = t[["task", "cell", "device_label", "seed"]].copy()
     points["time_per_step_s"] = pd.to_numeric(t["time_per_step_median_s"], errors="coerce")
     ttc = pd.to_numeric(t["time_to_converge_s"], errors="coerce")
