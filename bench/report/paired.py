@@ -56,7 +56,8 @@ def config_table(trials: pd.DataFrame, paired: dict[tuple[str, str], np.ndarray]
     if t.empty:
         return pd.DataFrame(columns=list(TABLE_COLUMNS))
     keys = [k for k in CONFIG_KEYS if k in t.columns]
-    varying = [k for k in keys if k != "device_label" and t[k].nunique(dropna=False) > 1]
+    varying = {task: [k for k in keys if k not in ("device_label", "task") and part[k].nunique(dropna=False) > 1]
+               for task, part in t.groupby("task")}  # fmt: skip
     drift = {run: machine_drift(trials[trials["run"] == run]) for run in trials["run"].unique()}
     rows = []
     for (_, cell), group in _groups(t, keys):
@@ -66,7 +67,8 @@ def config_table(trials: pd.DataFrame, paired: dict[tuple[str, str], np.ndarray]
         widen = max((drift.get(r, math.nan) for r in group["run"]), default=math.nan)
         widen = math.sqrt(widen) if widen == widen else 1.0
         rows.append({
-            "device_label": group["device_label"].iloc[0], "cell": cell, "config": config_label(group.iloc[0], varying),
+            "device_label": group["device_label"].iloc[0], "cell": cell,
+            "config": config_label(group.iloc[0], ["task"] + varying[group["task"].iloc[0]]),
             "seeds": len(group), "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi,
             "seed_spread": stats.spread(pd.to_numeric(group["paired_ratio"], errors="coerce")),
             "time_s": float(medians.median()) if len(medians) else math.nan,
