@@ -146,6 +146,10 @@ def headline(outcomes: pd.DataFrame, reference: str = "rnn") -> pd.DataFrame:
     """Per configuration and cell (each at its best lr): solved k/n, median time to solve and, against the
     reference cell at its best lr, the per-seed ratio of times to solve (median, min-max over seeds where
     both solved) or else 'solved k/n vs j/n within <budget>'."""
+    columns = ["task", "seq_len", "config_label", "cell", "lr", "solved", "median_time_to_solve_s",
+               "median_steps_to_solve", "vs_reference", "budget"]  # fmt: skip
+    if outcomes.empty:
+        return pd.DataFrame(columns=columns)
     best = at_best_lr(outcomes)
     rows = []
     for _, part in best.groupby("config", sort=False):

@@ -89,7 +89,10 @@ def _solve_lines(trials) -> list[str]:
     from bench.report.units import fmt_time
     from bench.solve import headline, solve_outcomes
 
-    table = headline(solve_outcomes(trials))
+    outcomes = solve_outcomes(trials)
+    if outcomes.empty:  # nothing trained (a timing-only run, e.g. `rnnbench compare`)
+        return []
+    table = headline(outcomes)
     if table.empty:
         return []
     lines = ["time to solve (each cell at its best lr; training time, evaluation excluded):"]
