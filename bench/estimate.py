@@ -132,8 +132,11 @@ def trial_seconds(trial, models: dict, time_budget: float) -> float:
 
     task = TASKS.get(trial.task)()
     key = f"{trial.device}/{trial.cell}/{trial.impl}"
-    model = StepModel(**models[key]) if key in models else StepModel(2e-3 if trial.device != "cpu" else 4e-4,
-                                                                     4e-5, 2e13 if trial.device != "cpu" else 4e9)
+    model = (
+        StepModel(**models[key])
+        if key in models
+        else StepModel(2e-3 if trial.device != "cpu" else 4e-4, 4e-5, 2e13 if trial.device != "cpu" else 4e9)
+    )
     step = model.seconds(task.length(trial), trial.layers, trial_flops(trial, task))
     steps = trial.max_epochs * trial.steps_per_epoch if task.learns else 0
     if getattr(trial, "max_steps", 0):

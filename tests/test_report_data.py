@@ -83,7 +83,8 @@ def test_load_results_tags_rows_and_reads_quartiles(fixture):
     assert list(fixture.environment.columns) == ["data/run_small"]
     assert fixture.environment.loc["torch_version", "data/run_small"] == "2.13.0+cpu"
     assert len(fixture.curves) == len(pd.read_csv(FIXTURE / "curves.csv")) and set(fixture.curves["run"]) == {
-        "data/run_small"}
+        "data/run_small"
+    }
 
 
 def test_quartiles_fall_back_to_median_and_iqr():
@@ -278,7 +279,8 @@ def test_convergence_on_fixture(fixture):
     assert summary.loc[("adding", "gru"), "converged"] == adding_gru["convergence_epoch"].notna().sum()
     hello_rnn = raw[(raw["task"] == "hello") & (raw["cell"] == "rnn") & (raw["device"] == "cpu")]
     assert summary.loc[("hello", "rnn"), "median_convergence_epoch"] == pytest.approx(
-        hello_rnn["convergence_epoch"].median())
+        hello_rnn["convergence_epoch"].median()
+    )
     bands = training.loss_bands(fixture.trials, fixture.curves)
     assert len(bands) > 0 and bands["trials"].between(1, 16).all()  # early stopping thins later epochs
 
