@@ -9,7 +9,7 @@ SUITE_NAME = $(basename $(notdir $(SUITE)))
 RUN ?= results/$(SUITE_NAME)/latest
 ARGS ?=
 
-.PHONY: install bench report test test-fast lint overhead repeatability gate gate-calibration browser clean
+.PHONY: install bench report test test-fast lint overhead repeatability gate gate-calibration machine-reference browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ gate: install
 
 gate-calibration: install
 	$(PY) -m bench.benchmarks.gate_calibration $(ARGS)
+
+# Candidate machine workloads for --normalize machine, timed beside the smoke steps under deliberate load.
+machine-reference: install
+	$(PY) -m bench.benchmarks.machine_reference $(ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -109,6 +109,14 @@ def gate(
         raise BenchError(f"normalize: unknown mode {normalize!r}; choose one of: {', '.join(NORMALIZE)}")
     if not 0 < fdr < 1:
         raise BenchError(f"false discovery rate {fdr} must be between 0 and 1 (0.05 = 5%)")
+    if normalize == "machine":
+        workloads = baseline.machine_workloads(), current.machine_workloads()
+        if workloads[0] and workloads[1] and workloads[0] != workloads[1]:
+            raise BenchError(
+                f"--normalize machine: {baseline.dir} timed machine workload {', '.join(sorted(workloads[0]))} and "
+                f"{current.dir} timed {', '.join(sorted(workloads[1]))}; their rounds are not comparable. Rerun the "
+                "baseline with this rnnbench, or compare with --normalize rnn or none"
+            )
     base, cur = _by_id(baseline.trials), _by_id(current.trials)
     common = [t for t in base.index if t in cur.index]
     if not common:

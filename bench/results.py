@@ -138,14 +138,17 @@ def _paired(result: TrialResult) -> dict:
 
 def benchmark_entry(result: TrialResult, suite: str = "") -> dict:
     """pytest-benchmark's record of one timed trial (raw rounds in stats.data), paired rounds in extra_info."""
-    from bench.timing import TimingPlan, benchmark_record
+    from bench.timing import MACHINE_WORKLOAD, TimingPlan, benchmark_record
 
     t = result.trial
-    record = benchmark_record(result.samples, t.label(), f"{suite}::{t.trial_id}", TimingPlan())
+    own, reference, machine = result.iterations
+    record = benchmark_record(result.samples, t.label(), f"{suite}::{t.trial_id}", TimingPlan(), own)
     record.update(params=dataclasses.asdict(t), param=t.trial_id, group=t.task)
     record["extra_info"] = {"schema_version": SCHEMA_VERSION, "trial_id": t.trial_id, "status": result.status,
                             "reference_cell": result.reference_cell, "reference_data": list(result.reference_samples),
-                            "machine_data": list(result.machine_samples), "group_id": t.group_id,
+                            "machine_data": list(result.machine_samples), "reference_iterations": reference,
+                            "machine_iterations": machine, "group_id": t.group_id,
+                            "machine_workload": MACHINE_WORKLOAD if result.machine_samples else None,
                             "timing_slot": result.timing_slot}  # fmt: skip
     return record
 
@@ -663,6 +666,12 @@ class Run:
             for b in self.benchmarks
             if b["extra_info"].get("reference_data")
         }
+
+    def machine_workloads(self) -> set[str]:
+        """Which machine workloads the run's machine rounds timed (`bench.timing.MACHINE_WORKLOAD`; runs
+        from before it was recorded timed `numpy-matmul/0`)."""
+        return {b["extra_info"].get("machine_workload") or "numpy-matmul/0" for b in self.benchmarks
+                if b["extra_info"].get("machine_data")}  # fmt: skip
 
     def machine_samples(self) -> dict[str, list[float]]:
         """The fixed machine workload's rounds (s, `bench.timing.machine_workload`) by trial_id, where timed."""

@@ -27,6 +27,16 @@ class TimingPlan:
     min_rounds: int = 15
     max_rounds: int = 2000
     warmup_rounds: int = 5
+    block_s: float = 0.02  # shortest block of consecutive calls of one member per round (0: one call)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """`time_paired`'s result: per member, its per-round seconds per call (index i of every member is
+    round i) and how many consecutive calls each of its rounds timed."""
+
+    samples: dict[str, tuple[float, ...]]
+    iterations: dict[str, int]
 
 
 def with_slowdown(step: Callable[[], object], factor: float) -> Callable[[], object]:
@@ -53,12 +63,27 @@ def plan_rounds(step_estimates_s: list[float], plan: TimingPlan) -> int:
     return max(plan.min_rounds, min(plan.max_rounds, rounds))
 
 
-def time_paired(steps: dict[str, Callable[[], object]], plan: TimingPlan, rng: random.Random) -> dict[str, tuple]:
-    """Time every step of `steps` once per round, in a freshly shuffled order each round.
+def plan_blocks(step_estimates_s: list[float], plan: TimingPlan) -> tuple[list[int], int]:
+    """Calls per round of each member, and the number of rounds.
 
-    Two calibration calls per step (they also absorb lazy initialisation) size the rounds;
-    `plan.warmup_rounds` untimed rounds follow; the garbage collector is paused while timing,
-    as `timeit` does. Returns each member's per-round seconds; index i of every member is round i.
+    A member is called often enough in a row to fill `plan.block_s`, but never so often that fewer than
+    `plan.min_rounds` rounds would fit in `plan.target_s`: the rounds are what pairs members, and a
+    budget too small for both gets rounds rather than long blocks."""
+    calls = []
+    for est in step_estimates_s:
+        est = max(est, 1e-7)
+        fill = math.ceil(plan.block_s / est) if plan.block_s > 0 else 1
+        calls.append(max(1, min(fill, math.floor(plan.target_s / (plan.min_rounds * est)))))
+    rounds = plan_rounds([n * est for n, est in zip(calls, step_estimates_s, strict=True)], plan)
+    return calls, rounds
+
+
+def time_paired(steps: dict[str, Callable[[], object]], plan: TimingPlan, rng: random.Random) -> Paired:
+    """Time a block of every step of `steps` once per round, in a freshly shuffled order each round.
+
+    Two calibration calls per step (they also absorb lazy initialisation) size the blocks and rounds
+    (`plan_blocks`); `plan.warmup_rounds` untimed rounds follow; the garbage collector is paused while
+    timing, as `timeit` does.
     """
     names = list(steps)
     estimates = []
@@ -67,7 +92,8 @@ def time_paired(steps: dict[str, Callable[[], object]], plan: TimingPlan, rng: r
         for _ in range(2):
             steps[name]()
         estimates.append((time.perf_counter() - start) / 2)
-    rounds = plan_rounds(estimates, plan)
+    calls, rounds = plan_blocks(estimates, plan)
+    block = dict(zip(names, calls, strict=True))
     samples: dict[str, list[float]] = {name: [] for name in names}
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -76,41 +102,55 @@ def time_paired(steps: dict[str, Callable[[], object]], plan: TimingPlan, rng: r
             order = names[:]
             rng.shuffle(order)
             for name in order:
+                step, n = steps[name], block[name]
                 start = time.perf_counter()
-                steps[name]()
+                for _ in range(n):
+                    step()
                 elapsed = time.perf_counter() - start
                 if r >= plan.warmup_rounds:
-                    samples[name].append(elapsed)
+                    samples[name].append(elapsed / n)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {name: tuple(s) for name, s in samples.items()}
+    return Paired({name: tuple(s) for name, s in samples.items()}, block)
 
 
-def machine_workload(size: int = 64, repeats: int = 4) -> Callable[[], object]:
-    """A fixed CPU workload that tracks the machine (frequency, contention, cache) but not the code under
-    test: small float64 numpy matmuls plus a pure-Python loop, about 0.1-0.3 ms. Neither torch nor
-    rnnbench runs in it, so a torch upgrade or a slower training step leaves it unchanged."""
+MACHINE_WORKLOAD = "numpy-rnn/1"  # recorded with every run's machine rounds; the gate compares only equal ones
+
+
+def machine_workload(hidden: int = 32, seq_len: int = 10, batch: int = 16) -> Callable[[], object]:
+    """The fixed machine reference: a plain RNN's forward and backward through time in numpy (float32,
+    H=32, T=10, B=16; about 0.1-0.3 ms). It has the shape of the work a training step does (a Python loop
+    over time steps issuing small dense ops and allocating their results) but runs neither torch nor
+    rnnbench, so a torch upgrade or a slower training step leaves it unchanged. Of the candidates
+    `make machine-reference` compares under deliberate load, it moved least against the training steps."""
     import numpy as np
 
     gen = np.random.default_rng(0)
-    a = gen.standard_normal((size, size))
-    b = gen.standard_normal((size, size))
+    w = gen.standard_normal((hidden, hidden)).astype(np.float32) * 0.1
+    u = gen.standard_normal((hidden, hidden)).astype(np.float32) * 0.1
+    xs = gen.standard_normal((seq_len, batch, hidden)).astype(np.float32)
 
     def work() -> float:
-        c = a
-        for _ in range(repeats):
-            c = np.tanh(c @ b * 0.01)
-        total = 0
-        for i in range(2000):
-            total += i * i
-        return float(c[0, 0]) + total
+        h, hs = np.zeros((batch, hidden), np.float32), []
+        for x in xs:
+            h = np.tanh(x @ u + h @ w)
+            hs.append(h)
+        grad, gw = np.ones_like(h), np.zeros_like(w)
+        for t in range(seq_len - 1, 0, -1):
+            d = grad * (1 - hs[t] * hs[t])
+            gw += hs[t - 1].T @ d
+            grad = d @ w.T
+        return float(gw[0, 0])
 
     return work
 
 
-def benchmark_record(samples: tuple[float, ...], name: str, fullname: str, plan: TimingPlan) -> dict:
-    """pytest-benchmark's record of one benchmark (stats plus the raw `data`), for benchmark.json."""
+def benchmark_record(
+    samples: tuple[float, ...], name: str, fullname: str, plan: TimingPlan, iterations: int = 1
+) -> dict:
+    """pytest-benchmark's record of one benchmark (stats plus the raw `data`: seconds per call of each
+    round, each round timing `iterations` consecutive calls), for benchmark.json."""
     from pytest_benchmark.stats import Stats
 
     stats = Stats()
@@ -118,7 +158,7 @@ def benchmark_record(samples: tuple[float, ...], name: str, fullname: str, plan:
         stats.update(s)
     doc = stats.as_dict()
     doc["data"] = list(samples)
-    doc["iterations"] = 1
+    doc["iterations"] = iterations
     options = {"disable_gc": True, "timer": "perf_counter", "min_rounds": plan.min_rounds,
                "max_time": plan.target_s, "min_time": 0.0, "precision": None, "confidence": None,
                "warmup": plan.warmup_rounds > 0}  # fmt: skip

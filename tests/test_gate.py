@@ -288,6 +288,19 @@ def test_normalize_machine_without_workload_rounds_skips(tmp_path: Path):
     )
 
 
+def test_normalize_machine_refuses_runs_that_timed_different_workloads(tmp_path: Path):
+    base = make_run(tmp_path / "a", paired("lstm", BASE, BASE))
+    cur = make_run(tmp_path / "b", paired("lstm", BASE, BASE))
+    assert base.machine_workloads() == {"numpy-rnn/1"}
+    lines = (tmp_path / "a" / "samples.jsonl").read_text().replace('"machine_workload": "numpy-rnn/1"', '"x": 0')
+    (tmp_path / "a" / "samples.jsonl").write_text(lines)  # as a run from before the workload was recorded
+    older = load_run(tmp_path / "a")
+    assert older.machine_workloads() == {"numpy-matmul/0"}
+    with pytest.raises(BenchError, match="timed machine workload numpy-matmul/0 and .* timed numpy-rnn/1"):
+        gate(older, cur, TIME_ONLY, "machine")
+    assert by(gate(older, cur, TIME_ONLY, "rnn"), "time")["lstm"].verdict == "unchanged"  # other modes still work
+
+
 # --- quality -----------------------------------------------------------------------------------------
 
 

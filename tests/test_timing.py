@@ -4,7 +4,7 @@ import random
 import pytest
 
 from bench import timing
-from bench.timing import TimingPlan, benchmark_record, plan_rounds, time_paired, with_slowdown
+from bench.timing import TimingPlan, benchmark_record, plan_blocks, plan_rounds, time_paired, with_slowdown
 
 
 def test_plan_rounds_fills_the_budget_within_bounds():
@@ -36,9 +36,11 @@ def test_with_slowdown_busy_waits_in_proportion_to_the_step(monkeypatch):
 
 def test_members_are_timed_round_robin_in_a_shuffled_order():
     calls = []
-    plan = TimingPlan(target_s=1e-6, min_rounds=7, max_rounds=7, warmup_rounds=3)
+    plan = TimingPlan(target_s=1e-6, min_rounds=7, max_rounds=7, warmup_rounds=3, block_s=0)
     steps = {name: (lambda n=name: calls.append(n)) for name in "abc"}
-    samples = time_paired(steps, plan, random.Random(0))
+    paired = time_paired(steps, plan, random.Random(0))
+    samples = paired.samples
+    assert paired.iterations == {"a": 1, "b": 1, "c": 1}
     assert {k: len(v) for k, v in samples.items()} == {"a": 7, "b": 7, "c": 7}  # warm-up rounds dropped
     assert all(s >= 0 for v in samples.values() for s in v)
     calibration, rounds = calls[:6], calls[6:]
@@ -52,7 +54,8 @@ def test_the_shuffle_is_seeded():
     def order(seed):
         calls = []
         steps = {name: (lambda n=name: calls.append(n)) for name in "abcd"}
-        time_paired(steps, TimingPlan(target_s=1e-6, min_rounds=5, max_rounds=5, warmup_rounds=0), random.Random(seed))
+        plan = TimingPlan(target_s=1e-6, min_rounds=5, max_rounds=5, warmup_rounds=0, block_s=0)
+        time_paired(steps, plan, random.Random(seed))
         return calls
 
     assert order(1) == order(1) and order(1) != order(2)
@@ -64,7 +67,39 @@ def test_plan_rounds_uses_the_mean_member():
 
 
 def test_benchmark_record_is_pytest_benchmark_s_format():
-    record = benchmark_record((0.003, 0.001, 0.002), "x", "suite::x", TimingPlan())
+    record = benchmark_record((0.003, 0.001, 0.002), "x", "suite::x", TimingPlan(), iterations=4)
+    assert record["stats"]["iterations"] == 4
     assert record["stats"]["data"] == [0.003, 0.001, 0.002]
     assert record["stats"]["median"] == 0.002 and record["stats"]["rounds"] == 3 and record["stats"]["min"] == 0.001
     assert record["name"] == "x" and record["fullname"] == "suite::x"
+
+
+def test_plan_blocks_fills_a_block_but_keeps_the_minimum_rounds():
+    plan = TimingPlan(target_s=0.3, min_rounds=15, max_rounds=2000, block_s=0.02)
+    calls, rounds = plan_blocks([0.001, 0.004, 0.05], plan)
+    assert calls == [20, 5, 1]  # 20 ms blocks of the short steps; a long step alone
+    assert rounds == 15 and rounds * 20 * 0.001 <= 0.3
+    calls, rounds = plan_blocks([0.001], TimingPlan(target_s=0.1, min_rounds=15, block_s=0.02))
+    assert calls == [6] and rounds == 17  # a small budget: shorter blocks, still >= 15 rounds
+    assert plan_blocks([0.001], TimingPlan(target_s=0.3, block_s=0)) == ([1], 300)
+
+
+def test_a_round_times_a_block_of_consecutive_calls_and_reports_seconds_per_call(monkeypatch):
+    now = {"t": 0.0}
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now["t"])
+    calls = []
+
+    def step(name, cost):
+        def run():
+            calls.append(name)
+            now["t"] += cost
+        return run
+
+    plan = TimingPlan(target_s=0.3, min_rounds=15, max_rounds=15, warmup_rounds=0, block_s=0.02)
+    paired = time_paired({"short": step("short", 0.002), "long": step("long", 0.05)}, plan, random.Random(0))
+    assert paired.iterations == {"short": 10, "long": 1}
+    assert paired.samples["short"] == pytest.approx((0.002,) * 15) and paired.samples["long"] == pytest.approx((0.05,) * 15)
+    rounds = calls[4:]  # after the calibration calls
+    assert len(rounds) == 15 * 11
+    runs = [len(list(g)) for name, g in itertools.groupby(rounds) if name == "short"]
+    assert set(runs) <= {10, 20} and sum(runs) == 150  # blocks of 10 (two adjacent across a round's end)

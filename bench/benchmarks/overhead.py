@@ -1,13 +1,15 @@
 """`make overhead`: does the harness report the time a bare loop would measure?
 
 For each size (the hello toy, H=128 T=50 B=32, H=256 L=2 T=100 B=32) the three cells' training steps
-are built once and timed, in one process with one torch thread, two ways, alternating repeat by
-repeat (which goes first alternates too): by the path `rnnbench run` takes (`bench.timing.time_paired`:
-the three steps and the machine workload in shuffled rounds, exactly as `bench.train.run_group` times
-a timing group that holds the RNN), and by a bare loop over the same step callable
-(torch.utils.benchmark.Timer.blocked_autorange). Per cell and size it prints the ratio of the two
-medians (harness / bare; target 0.95-1.05) with its range over repeats, and each cell's ratio to the
-RNN both ways (what `rnnbench compare` reports). On a GPU the graphed step is compared as well.
+are built once and timed, in one process with one torch thread, two ways, in many short repeats
+(which goes first is drawn afresh each repeat): by the path `rnnbench run` takes
+(`bench.timing.time_paired`: the three steps and the machine workload in shuffled rounds of blocks,
+exactly as `bench.train.run_group` times a timing group that holds the RNN), and by a bare loop over
+the same step callable (and torch.utils.benchmark.Timer.blocked_autorange). The machine's speed drifts
+by tens of percent within a minute here, so each repeat's harness median is divided by the bare median
+timed next to it, and the ratio printed per cell and size is the median of those per-repeat ratios
+(target 0.95-1.05) with its 95% order-statistic interval; also each cell's ratio to the RNN both ways
+(what `rnnbench compare` reports). On a GPU the graphed step is compared as well.
 With --run DIR it also reports a finished sweep's wall time against the time spent in its trials.
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.utils.benchmark as tbench
 
+from bench.stats import median_interval
 from bench.tasks import TASKS
 from bench.timing import MACHINE, TimingPlan, machine_workload, time_paired
 from bench.train import _make_step, _synced, _to, build
@@ -66,20 +69,20 @@ def build_steps(trial: Trial) -> dict[str, Callable[[], None]]:
 
 def harness_medians(steps: dict[str, Callable[[], None]], plan: TimingPlan, rng: random.Random) -> dict[str, float]:
     """Median seconds per step of each cell, timed by `time_paired` with the machine workload."""
-    samples = time_paired({**steps, MACHINE: machine_workload()}, plan, rng)
+    samples = time_paired({**steps, MACHINE: machine_workload()}, plan, rng).samples
     return {cell: statistics.median(samples[cell]) for cell in steps}
 
 
-def loop_median(step: Callable[[], None], budget_s: float) -> float:
+def loop_median(step: Callable[[], None], budget_s: float, min_calls: int = 5) -> float:
     """Median seconds per call of a bare perf_counter loop over `step` (gc paused), for `budget_s` seconds
-    after 5 untimed calls, at least 15 calls: the harness's statistic without its rounds or its pairing."""
-    for _ in range(5):
+    after 2 untimed calls, at least `min_calls` calls: the harness's statistic without its rounds or pairing."""
+    for _ in range(2):
         step()
     times: list[float] = []
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        while sum(times) < budget_s or len(times) < 15:
+        while sum(times) < budget_s or len(times) < min_calls:
             start = time.perf_counter()
             step()
             times.append(time.perf_counter() - start)
@@ -99,13 +102,15 @@ def bare_medians(steps: dict[str, Callable[[], None]], budget_s: float, rng: ran
 
 
 def measure(trial: Trial, repeats: int, budget_s: float, seed: int = 0) -> list[Repeat]:
-    """`repeats` interleaved harness/bare repeats at one size; even repeats time the harness first."""
+    """`repeats` harness/bare repeats at one size, which of the two goes first drawn each repeat. The
+    harness runs with the run's block size and at least 5 rounds after 2 warm-up rounds (the run's
+    minimum of 15 rounds would make a repeat of the largest size half a minute long)."""
     steps = build_steps(trial)
     rng = random.Random(seed)
-    plan = TimingPlan(target_s=budget_s)
+    plan = TimingPlan(target_s=budget_s, min_rounds=5, warmup_rounds=2)
     out = []
-    for i in range(repeats):
-        if i % 2 == 0:
+    for _ in range(repeats):
+        if rng.random() < 0.5:
             harness = harness_medians(steps, plan, rng)
             bare = bare_medians(steps, budget_s, rng)
         else:
@@ -115,23 +120,26 @@ def measure(trial: Trial, repeats: int, budget_s: float, seed: int = 0) -> list[
     return out
 
 
-HEADER = (f"{'size':31s} {'mode':5s} {'cell':4s} {'harness':>9s} {'bare':>9s} {'ratio':>6s} {'[over repeats]':15s} "
+HEADER = (f"{'size':31s} {'mode':5s} {'cell':4s} {'harness':>9s} {'bare':>9s} {'ratio':>6s} {'[95% interval]':15s} "
           f"{'Timer':>9s} {'ratio':>6s} {'/rnn har':>8s} {'/rnn bare':>9s}")  # fmt: skip
 
 
 def summary_lines(name: str, mode: str, repeats: list[Repeat]) -> tuple[list[str], float]:
-    """One line per cell (times in ms), and the largest |harness / bare loop - 1| among them."""
+    """One line per cell (median times over the repeats, in ms; ratios are medians of per-repeat ratios),
+    and the largest |harness / bare loop - 1| among them."""
     lines, worst = [], 0.0
     for cell in CELLS:
         harness, bare, timer = (
             statistics.median(getattr(r, k)[cell] for r in repeats) for k in ("harness", "bare", "timer")
         )
         per_repeat = [r.harness[cell] / r.bare[cell] for r in repeats]
+        ratio, (lo, hi) = statistics.median(per_repeat), median_interval(per_repeat)
+        vs_timer = statistics.median(r.harness[cell] / r.timer[cell] for r in repeats)
         vs_rnn_h = statistics.median(r.harness[cell] / r.harness["rnn"] for r in repeats)
         vs_rnn_b = statistics.median(r.bare[cell] / r.bare["rnn"] for r in repeats)
-        worst = max(worst, abs(harness / bare - 1))
-        lines.append(f"{name:31s} {mode:5s} {cell:4s} {harness * 1e3:9.3f} {bare * 1e3:9.3f} {harness / bare:6.3f} "
-                     f"[{min(per_repeat):.3f}, {max(per_repeat):.3f}] {timer * 1e3:9.3f} {harness / timer:6.3f} "
+        worst = max(worst, abs(ratio - 1))
+        lines.append(f"{name:31s} {mode:5s} {cell:4s} {harness * 1e3:9.3f} {bare * 1e3:9.3f} {ratio:6.3f} "
+                     f"[{lo:.3f}, {hi:.3f}] {timer * 1e3:9.3f} {vs_timer:6.3f} "
                      f"{vs_rnn_h:8.3f} {vs_rnn_b:9.3f}")  # fmt: skip
     return lines, worst
 
@@ -150,8 +158,8 @@ def sweep_overhead(run_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=6, help="interleaved harness/bare repeats per size (default 6)")
-    p.add_argument("--budget", type=float, default=0.5, help="seconds of timing per cell per measurement (default 0.5)")
+    p.add_argument("--repeats", type=int, default=12, help="harness/bare repeats per size (default 12)")
+    p.add_argument("--budget", type=float, default=0.2, help="seconds of timing per cell per measurement (default 0.2)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if present")
     p.add_argument("--sizes", default=None, help="comma-separated indexes of the sizes to run, e.g. 2 (default all)")
@@ -161,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     picked = [int(i) for i in args.sizes.split(",")] if args.sizes else range(len(SIZES))
     print(f"torch {torch.__version__}, torch threads {torch.get_num_threads()}, device {args.device}, "
           f"{args.repeats} repeats of {args.budget} s per cell, harness and bare loop interleaved")  # fmt: skip
-    print("ms per step; ratio = harness / bare loop (target 0.95-1.05), Timer = blocked_autorange")
+    print("ms per step (medians over repeats); ratio = median over repeats of harness / bare loop (target "
+          "0.95-1.05) with its 95% interval; Timer = blocked_autorange")
     print(HEADER)
     modes = ["eager", "graph"] if args.device == "cuda" else ["eager"]
     worst = 0.0
