@@ -93,12 +93,14 @@ def test_a_round_times_a_block_of_consecutive_calls_and_reports_seconds_per_call
         def run():
             calls.append(name)
             now["t"] += cost
+
         return run
 
     plan = TimingPlan(target_s=0.3, min_rounds=15, max_rounds=15, warmup_rounds=0, block_s=0.02)
     paired = time_paired({"short": step("short", 0.002), "long": step("long", 0.05)}, plan, random.Random(0))
     assert paired.iterations == {"short": 10, "long": 1}
-    assert paired.samples["short"] == pytest.approx((0.002,) * 15) and paired.samples["long"] == pytest.approx((0.05,) * 15)
+    assert paired.samples["short"] == pytest.approx((0.002,) * 15)  # seconds per call, not per block
+    assert paired.samples["long"] == pytest.approx((0.05,) * 15)
     rounds = calls[4:]  # after the calibration calls
     assert len(rounds) == 15 * 11
     runs = [len(list(g)) for name, g in itertools.groupby(rounds) if name == "short"]

@@ -169,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     picked = [int(i) for i in args.sizes.split(",")] if args.sizes else range(len(SIZES))
     print(f"torch {torch.__version__}, torch threads {torch.get_num_threads()}, device {args.device}, "
           f"{args.repeats} repeats of {args.budget} s per cell, harness and bare loop interleaved")  # fmt: skip
-    print("ms per step (medians over repeats); ratio = median over repeats of harness / bare loop (target "
-          "0.95-1.05) with its 95% interval; Timer = blocked_autorange")
+    print(
+        "ms per step (medians over repeats); ratio = median over repeats of harness / bare loop (target "
+        "0.95-1.05) with its 95% interval; Timer = blocked_autorange"
+    )
     print(HEADER)
     modes = ["eager", "graph"] if args.device == "cuda" else ["eager"]
     worst = 0.0
