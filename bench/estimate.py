@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import SCHEMA_VERSION
+from bench.timing import TimingPlan
 
 PROBES = ((32, 10, 1, 16), (32, 80, 1, 16), (256, 10, 1, 64))  # hidden, seq_len, layers, batch
 CELL_IMPLS = tuple((c, i) for c in ("rnn", "lstm", "gru") for i in ("fused", "cell"))
@@ -145,7 +146,8 @@ def trial_seconds(trial, models: dict, time_budget: float) -> float:
     if getattr(trial, "max_time_s", 0.0):
         train = min(train, trial.max_time_s)
     evals = (math.ceil(steps / trial.steps_per_epoch) if task.learns else 0) * step * EVAL_FRACTION
-    timing = max(time_budget, 15 * step) + 10 * step  # its share of the window, calibration and warm-up rounds
+    block = math.ceil(TimingPlan.block_s / step) * step  # a round times a block of >= block_s (bench.timing)
+    timing = max(time_budget, TimingPlan.min_rounds * block) + 10 * step  # its rounds, calibration and warm-up
     compile_s = 30.0 if trial.mode == "compile" else 0.0
     return train + evals + timing + compile_s + 0.02
 
@@ -155,6 +157,7 @@ def sweep_seconds(trials, time_budget: float, models: dict) -> tuple[float, floa
     workload rounds, the worker's start-up and the device calibration."""
     per_trial = sum(trial_seconds(t, models, time_budget) for t in trials)
     groups = {t.group_id for t in trials}
-    reference = len(groups) * time_budget * 2  # the reference step and the machine workload in every group
+    least = TimingPlan.min_rounds * TimingPlan.block_s
+    reference = len(groups) * max(time_budget, least) * 2  # the reference step and the machine workload per group
     startup = float(models.get("startup_s", STARTUP_FALLBACK_S)) * 2 + 2.0  # driver + child, warm-up, calibration
     return per_trial + reference + startup, startup

@@ -27,7 +27,7 @@ class TimingPlan:
     min_rounds: int = 15
     max_rounds: int = 2000
     warmup_rounds: int = 5
-    block_s: float = 0.02  # shortest block of consecutive calls of one member per round (0: one call)
+    block_s: float = 0.01  # shortest block of consecutive calls of one member per round (0: one call)
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,10 @@ def plan_rounds(step_estimates_s: list[float], plan: TimingPlan) -> int:
 
 
 def plan_blocks(step_estimates_s: list[float], plan: TimingPlan) -> tuple[list[int], int]:
-    """Calls per round of each member, and the number of rounds.
-
-    A member is called often enough in a row to fill `plan.block_s`, but never so often that fewer than
-    `plan.min_rounds` rounds would fit in `plan.target_s`: the rounds are what pairs members, and a
-    budget too small for both gets rounds rather than long blocks."""
-    calls = []
-    for est in step_estimates_s:
-        est = max(est, 1e-7)
-        fill = math.ceil(plan.block_s / est) if plan.block_s > 0 else 1
-        calls.append(max(1, min(fill, math.floor(plan.target_s / (plan.min_rounds * est)))))
+    """Calls per round of each member (enough in a row to fill `plan.block_s`), and the number of rounds
+    (`plan_rounds` over the blocks). A budget smaller than `plan.min_rounds` blocks is stretched to that:
+    the rounds are what pairs the members, the blocks what keeps a short step's time honest."""
+    calls = [max(1, math.ceil(plan.block_s / max(est, 1e-7))) if plan.block_s > 0 else 1 for est in step_estimates_s]
     rounds = plan_rounds([n * est for n, est in zip(calls, step_estimates_s, strict=True)], plan)
     return calls, rounds
 
@@ -82,8 +76,8 @@ def time_paired(steps: dict[str, Callable[[], object]], plan: TimingPlan, rng: r
     """Time a block of every step of `steps` once per round, in a freshly shuffled order each round.
 
     Two calibration calls per step (they also absorb lazy initialisation) size the blocks and rounds
-    (`plan_blocks`); `plan.warmup_rounds` untimed rounds follow; the garbage collector is paused while
-    timing, as `timeit` does.
+    (`plan_blocks`); `plan.warmup_rounds` untimed rounds of one call per member follow; the garbage
+    collector is paused while timing, as `timeit` does.
     """
     names = list(steps)
     estimates = []
@@ -102,7 +96,7 @@ def time_paired(steps: dict[str, Callable[[], object]], plan: TimingPlan, rng: r
             order = names[:]
             rng.shuffle(order)
             for name in order:
-                step, n = steps[name], block[name]
+                step, n = steps[name], block[name] if r >= plan.warmup_rounds else 1
                 start = time.perf_counter()
                 for _ in range(n):
                     step()

@@ -74,13 +74,13 @@ def test_benchmark_record_is_pytest_benchmark_s_format():
     assert record["name"] == "x" and record["fullname"] == "suite::x"
 
 
-def test_plan_blocks_fills_a_block_but_keeps_the_minimum_rounds():
-    plan = TimingPlan(target_s=0.3, min_rounds=15, max_rounds=2000, block_s=0.02)
+def test_plan_blocks_fills_a_block_and_keeps_the_minimum_rounds():
+    plan = TimingPlan(target_s=0.6, min_rounds=15, max_rounds=2000, block_s=0.01)
     calls, rounds = plan_blocks([0.001, 0.004, 0.05], plan)
-    assert calls == [20, 5, 1]  # 20 ms blocks of the short steps; a long step alone
-    assert rounds == 15 and rounds * 20 * 0.001 <= 0.3
-    calls, rounds = plan_blocks([0.001], TimingPlan(target_s=0.1, min_rounds=15, block_s=0.02))
-    assert calls == [6] and rounds == 17  # a small budget: shorter blocks, still >= 15 rounds
+    assert calls == [10, 3, 1]  # 10 ms (or longer) blocks of the short steps; a long step alone
+    assert rounds == 25  # 0.6 s over the mean block of (10 + 12 + 50) / 3 ms
+    calls, rounds = plan_blocks([0.001], TimingPlan(target_s=0.1, min_rounds=15, block_s=0.01))
+    assert calls == [10] and rounds == 15  # a budget below 15 blocks is stretched to 15 of them
     assert plan_blocks([0.001], TimingPlan(target_s=0.3, block_s=0)) == ([1], 300)
 
 
@@ -96,12 +96,13 @@ def test_a_round_times_a_block_of_consecutive_calls_and_reports_seconds_per_call
 
         return run
 
-    plan = TimingPlan(target_s=0.3, min_rounds=15, max_rounds=15, warmup_rounds=0, block_s=0.02)
+    plan = TimingPlan(target_s=0.3, min_rounds=15, max_rounds=15, warmup_rounds=1, block_s=0.02)
     paired = time_paired({"short": step("short", 0.002), "long": step("long", 0.05)}, plan, random.Random(0))
     assert paired.iterations == {"short": 10, "long": 1}
     assert paired.samples["short"] == pytest.approx((0.002,) * 15)  # seconds per call, not per block
     assert paired.samples["long"] == pytest.approx((0.05,) * 15)
-    rounds = calls[4:]  # after the calibration calls
+    rounds = calls[6:]  # after the calibration calls and the warm-up round (one call each)
+    assert sorted(calls[4:6]) == ["long", "short"]
     assert len(rounds) == 15 * 11
     runs = [len(list(g)) for name, g in itertools.groupby(rounds) if name == "short"]
     assert set(runs) <= {10, 20} and sum(runs) == 150  # blocks of 10 (two adjacent across a round's end)

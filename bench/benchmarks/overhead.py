@@ -102,12 +102,11 @@ def bare_medians(steps: dict[str, Callable[[], None]], budget_s: float, rng: ran
 
 
 def measure(trial: Trial, repeats: int, budget_s: float, seed: int = 0) -> list[Repeat]:
-    """`repeats` harness/bare repeats at one size, which of the two goes first drawn each repeat. The
-    harness runs with the run's block size and at least 5 rounds after 2 warm-up rounds (the run's
-    minimum of 15 rounds would make a repeat of the largest size half a minute long)."""
+    """`repeats` harness/bare repeats at one size, which of the two goes first drawn each repeat. The harness
+    times as a run does at `--time-budget budget_s` (blocks, at least 15 rounds), after 2 warm-up rounds."""
     steps = build_steps(trial)
     rng = random.Random(seed)
-    plan = TimingPlan(target_s=budget_s, min_rounds=5, warmup_rounds=2)
+    plan = TimingPlan(target_s=budget_s, warmup_rounds=2)
     out = []
     for _ in range(repeats):
         if rng.random() < 0.5:
@@ -159,7 +158,8 @@ def sweep_overhead(run_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=12, help="harness/bare repeats per size (default 12)")
-    p.add_argument("--budget", type=float, default=0.2, help="seconds of timing per cell per measurement (default 0.2)")
+    p.add_argument("--budget", type=float, default=0.1, help="seconds of timing per cell per measurement, as "
+                   "rnnbench run --time-budget (default 0.1, the run's default)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if present")
     p.add_argument("--sizes", default=None, help="comma-separated indexes of the sizes to run, e.g. 2 (default all)")
