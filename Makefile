@@ -9,9 +9,13 @@ SUITE_NAME = $(basename $(notdir $(SUITE)))
 RUN ?= results/$(SUITE_NAME)/latest
 ARGS ?=
 
-.PHONY: install bench report test test-fast lint overhead repeatability gate gate-calibration machine-reference browser clean
+.PHONY: FORCE install bench report test test-fast lint overhead repeatability gate gate-calibration machine-reference browser clean
 
-$(VENV)/.installed: pyproject.toml
+# The torch requirement is a prerequisite too: `make bench TORCH=...` reinstalls when it changes.
+$(VENV)/.torch-spec: FORCE
+	@mkdir -p $(VENV) && echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch-spec
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"

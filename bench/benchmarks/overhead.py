@@ -5,11 +5,13 @@ are built once and timed, in one process with one torch thread, two ways, in man
 (which goes first is drawn afresh each repeat): by the path `rnnbench run` takes
 (`bench.timing.time_paired`: the three steps and the machine workload in shuffled rounds of blocks,
 exactly as `bench.train.run_group` times a timing group that holds the RNN), and by a bare loop over
-the same step callable (and torch.utils.benchmark.Timer.blocked_autorange). The machine's speed drifts
-by tens of percent within a minute here, so each repeat's harness median is divided by the bare median
-timed next to it, and the ratio printed per cell and size is the median of those per-repeat ratios
-(target 0.95-1.05) with its 95% order-statistic interval; also each cell's ratio to the RNN both ways
-(what `rnnbench compare` reports). On a GPU the graphed step is compared as well.
+the same step callable, blocks of the same size back to back (and torch.utils.benchmark.Timer's
+blocked_autorange). Both take the median of per-block means, so the ratio isolates what interleaving
+costs (the median of single calls would be lower on a noisy machine by the skew of the calls alone).
+The machine's speed drifts by tens of percent within a minute here, so each repeat's harness median is
+divided by the bare median timed next to it, and the ratio printed per cell and size is the median of
+those per-repeat ratios (target 0.95-1.05) with its 95% order-statistic interval; also each cell's
+ratio to the RNN both ways (what `rnnbench compare` reports). On a GPU the graphed step is compared as well.
 With --run DIR it also reports a finished sweep's wall time against the time spent in its trials.
 """
 
@@ -67,54 +69,66 @@ def build_steps(trial: Trial) -> dict[str, Callable[[], None]]:
     return steps
 
 
-def harness_medians(steps: dict[str, Callable[[], None]], plan: TimingPlan, rng: random.Random) -> dict[str, float]:
-    """Median seconds per step of each cell, timed by `time_paired` with the machine workload."""
-    samples = time_paired({**steps, MACHINE: machine_workload()}, plan, rng).samples
-    return {cell: statistics.median(samples[cell]) for cell in steps}
+def harness_medians(
+    steps: dict[str, Callable[[], None]], plan: TimingPlan, rng: random.Random
+) -> tuple[dict[str, float], dict[str, int], int]:
+    """Median seconds per step of each cell, timed by `time_paired` with the machine workload; the calls
+    per block it used and its number of rounds."""
+    paired = time_paired({**steps, MACHINE: machine_workload()}, plan, rng)
+    rounds = len(paired.samples[next(iter(steps))])
+    return {cell: statistics.median(paired.samples[cell]) for cell in steps}, paired.iterations, rounds
 
 
-def loop_median(step: Callable[[], None], budget_s: float, min_calls: int = 5) -> float:
-    """Median seconds per call of a bare perf_counter loop over `step` (gc paused), for `budget_s` seconds
-    after 2 untimed calls, at least `min_calls` calls: the harness's statistic without its rounds or pairing."""
-    for _ in range(2):
+def loop_median(step: Callable[[], None], calls: int, blocks: int) -> float:
+    """A bare perf_counter loop over `step` (gc paused): one untimed block, then `blocks` blocks of `calls`
+    back-to-back calls; the median of their seconds per call. The harness's statistic (the median of
+    per-block means, blocks of the same size, as many) without its rounds, its shuffling or its pairing."""
+    for _ in range(calls):
         step()
     times: list[float] = []
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        while sum(times) < budget_s or len(times) < min_calls:
+        for _ in range(blocks):
             start = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - start)
+            for _ in range(calls):
+                step()
+            times.append((time.perf_counter() - start) / calls)
     finally:
         if gc_was_enabled:
             gc.enable()
     return statistics.median(times)
 
 
-def bare_medians(steps: dict[str, Callable[[], None]], budget_s: float, rng: random.Random) -> dict[str, tuple]:
+def bare_medians(
+    steps: dict[str, Callable[[], None]], calls: dict[str, int], blocks: int, rng: random.Random
+) -> dict[str, tuple]:
     """Per cell (cells in a shuffled order): the bare loop's median and blocked_autorange's median (s)."""
     out = {}
     for cell in rng.sample(list(steps), len(steps)):
         timer = tbench.Timer("step()", globals={"step": steps[cell]}, num_threads=torch.get_num_threads())
-        out[cell] = (loop_median(steps[cell], budget_s), timer.blocked_autorange(min_run_time=budget_s).median)
+        budget = calls[cell] * blocks * statistics.median(timer.timeit(1).times)
+        out[cell] = (loop_median(steps[cell], calls[cell], blocks), timer.blocked_autorange(min_run_time=budget).median)
     return out
 
 
 def measure(trial: Trial, repeats: int, budget_s: float, seed: int = 0) -> list[Repeat]:
     """`repeats` harness/bare repeats at one size, which of the two goes first drawn each repeat. The harness
-    times as a run does at `--time-budget budget_s` (blocks, at least 15 rounds), after 2 warm-up rounds."""
+    times as a run does at `--time-budget budget_s` (blocks, at least 15 rounds), after 2 warm-up rounds;
+    the bare loop times blocks of the same size, as many as the harness had rounds (sized by a first,
+    discarded harness measurement)."""
     steps = build_steps(trial)
     rng = random.Random(seed)
     plan = TimingPlan(target_s=budget_s, warmup_rounds=2)
+    _, calls, rounds = harness_medians(steps, plan, rng)
     out = []
     for _ in range(repeats):
         if rng.random() < 0.5:
-            harness = harness_medians(steps, plan, rng)
-            bare = bare_medians(steps, budget_s, rng)
+            harness = harness_medians(steps, plan, rng)[0]
+            bare = bare_medians(steps, calls, rounds, rng)
         else:
-            bare = bare_medians(steps, budget_s, rng)
-            harness = harness_medians(steps, plan, rng)
+            bare = bare_medians(steps, calls, rounds, rng)
+            harness = harness_medians(steps, plan, rng)[0]
         out.append(Repeat(harness, {c: b[0] for c, b in bare.items()}, {c: b[1] for c, b in bare.items()}))
     return out
 
@@ -157,7 +171,7 @@ def sweep_overhead(run_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=12, help="harness/bare repeats per size (default 12)")
+    p.add_argument("--repeats", type=int, default=20, help="harness/bare repeats per size (default 20)")
     p.add_argument("--budget", type=float, default=0.1, help="seconds of timing per cell per measurement, as "
                    "rnnbench run --time-budget (default 0.1, the run's default)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
