@@ -146,8 +146,8 @@ def trial_seconds(trial, models: dict, time_budget: float) -> float:
     if getattr(trial, "max_time_s", 0.0):
         train = min(train, trial.max_time_s)
     evals = (math.ceil(steps / trial.steps_per_epoch) if task.learns else 0) * step * EVAL_FRACTION
-    block = math.ceil(TimingPlan.block_s / step) * step  # a round times a block of >= block_s (bench.timing)
-    timing = max(time_budget, TimingPlan.min_rounds * block) + 10 * step  # its rounds, calibration and warm-up
+    rewarm = 2 if step < TimingPlan.rewarm_below_s else 1  # a short step's untimed call before each timed one
+    timing = max(time_budget, TimingPlan.min_rounds * step) * rewarm + 10 * step  # rounds, calibration, warm-up
     compile_s = 30.0 if trial.mode == "compile" else 0.0
     return train + evals + timing + compile_s + 0.02
 
@@ -157,7 +157,6 @@ def sweep_seconds(trials, time_budget: float, models: dict) -> tuple[float, floa
     workload rounds, the worker's start-up and the device calibration."""
     per_trial = sum(trial_seconds(t, models, time_budget) for t in trials)
     groups = {t.group_id for t in trials}
-    least = TimingPlan.min_rounds * TimingPlan.block_s
-    reference = len(groups) * max(time_budget, least) * 2  # the reference step and the machine workload per group
+    reference = len(groups) * time_budget * 2 * 2  # the reference step and the (re-warmed) machine workload per group
     startup = float(models.get("startup_s", STARTUP_FALLBACK_S)) * 2 + 2.0  # driver + child, warm-up, calibration
     return per_trial + reference + startup, startup

@@ -174,10 +174,15 @@ def label(row: pd.Series) -> str:
 
 
 def _status_findings(base: pd.DataFrame, cur: pd.DataFrame) -> list[Finding]:
-    """A trial that stopped running (failed, diverged, skipped) regresses; one that started running improves."""
+    """A trial that stopped running (failed, diverged, skipped) regresses; one that started running improves;
+    one that ran in neither is 'skipped' (listed, never judged), so it cannot pass unnoticed."""
     out = []
     for trial_id, b in base.iterrows():
         c = cur.loc[trial_id]
+        if b["status"] not in TIMED and c["status"] not in TIMED:
+            note = f"did not run in either run ({b['status']} -> {c['status']})"
+            out.append(Finding(trial_id, label(b), "status", "skipped", math.nan, math.nan, math.nan, note=note))
+            continue
         if (b["status"] in TIMED) == (c["status"] in TIMED):
             continue
         verdict = "regression" if b["status"] in TIMED else "improvement"

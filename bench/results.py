@@ -141,13 +141,13 @@ def benchmark_entry(result: TrialResult, suite: str = "") -> dict:
     from bench.timing import MACHINE_WORKLOAD, TimingPlan, benchmark_record
 
     t = result.trial
-    own, reference, machine = result.iterations
-    record = benchmark_record(result.samples, t.label(), f"{suite}::{t.trial_id}", TimingPlan(), own)
+    own, reference, machine = result.rewarmed
+    record = benchmark_record(result.samples, t.label(), f"{suite}::{t.trial_id}", TimingPlan())
     record.update(params=dataclasses.asdict(t), param=t.trial_id, group=t.task)
     record["extra_info"] = {"schema_version": SCHEMA_VERSION, "trial_id": t.trial_id, "status": result.status,
                             "reference_cell": result.reference_cell, "reference_data": list(result.reference_samples),
-                            "machine_data": list(result.machine_samples), "reference_iterations": reference,
-                            "machine_iterations": machine, "group_id": t.group_id,
+                            "machine_data": list(result.machine_samples), "rewarmed": own,
+                            "reference_rewarmed": reference, "machine_rewarmed": machine, "group_id": t.group_id,
                             "machine_workload": MACHINE_WORKLOAD if result.machine_samples else None,
                             "timing_slot": result.timing_slot}  # fmt: skip
     return record

@@ -193,7 +193,7 @@ def run_group(trials: list[Trial], options: TrialOptions = TrialOptions(), on_st
     finally:
         if first.device == "cuda":
             torch.cuda.empty_cache()
-    members, calls = iter(samples.members), iter(samples.iterations[0])
+    members, rewarmed = iter(samples.members), iter(samples.rewarmed[0])
     out = []
     for t in trained:
         if t.step is None:
@@ -202,7 +202,7 @@ def run_group(trials: list[Trial], options: TrialOptions = TrialOptions(), on_st
         own = next(members)
         out.append(replace(t.result, samples=own, reference_samples=samples.reference,
                            reference_cell=options.reference_cell, machine_samples=samples.machine,
-                           iterations=(next(calls), *samples.iterations[1:]),
+                           rewarmed=(next(rewarmed), *samples.rewarmed[1:]),
                            group_size=len(timed), warmup_rounds=options.plan.warmup_rounds))  # fmt: skip
     return out
 
@@ -271,7 +271,7 @@ class _GroupSamples:
     members: tuple[tuple[float, ...], ...]  # per timed trial, in order
     reference: tuple[float, ...]
     machine: tuple[float, ...]
-    iterations: tuple[tuple[int, ...], int, int]  # calls per round: per member, the reference's, the machine's
+    rewarmed: tuple[tuple[bool, ...], bool, bool]  # per member, the reference, the machine (`Paired.rewarmed`)
 
 
 def _time_group(timed: list[_Trained], options: TrialOptions) -> _GroupSamples:
@@ -287,9 +287,9 @@ def _time_group(timed: list[_Trained], options: TrialOptions) -> _GroupSamples:
     paired = time_paired(steps, options.plan, random.Random(f"{options.order_seed}:{trial.group_id}"))
     keys = [f"member{i}" for i in range(len(timed))]
     reference = own[0] if own else "reference"
-    calls = paired.iterations
+    warm = paired.rewarmed
     return _GroupSamples(tuple(paired.samples[k] for k in keys), paired.samples[reference], paired.samples[MACHINE],
-                         (tuple(calls[k] for k in keys), calls[reference], calls[MACHINE]))  # fmt: skip
+                         (tuple(warm[k] for k in keys), warm[reference], warm[MACHINE]))  # fmt: skip
 
 
 def _reference_step(trial: Trial, options: TrialOptions) -> Callable[[], None]:

@@ -104,7 +104,7 @@ class TrialResult:
     reference_samples: tuple[float, ...] = ()  # the reference cell's step in the same rounds
     reference_cell: str = ""
     machine_samples: tuple[float, ...] = ()  # the fixed machine workload in the same rounds
-    iterations: tuple[int, int, int] = (1, 1, 1)  # consecutive calls per round: own, reference, machine
+    rewarmed: tuple[bool, bool, bool] = (False, False, False)  # untimed call before each timed one: own, ref, machine
     group_size: int = 0  # trials timed together in this timing group (the reference aside)
     timing_slot: int = -1  # position of its timing group in the sweep's shuffled order
     warmup_rounds: int = 0

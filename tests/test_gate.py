@@ -289,16 +289,20 @@ def test_normalize_machine_without_workload_rounds_skips(tmp_path: Path):
 
 
 def test_normalize_machine_refuses_runs_that_timed_different_workloads(tmp_path: Path):
-    base = make_run(tmp_path / "a", paired("lstm", BASE, BASE))
+    make_run(tmp_path / "a", paired("lstm", BASE, BASE))
     cur = make_run(tmp_path / "b", paired("lstm", BASE, BASE))
-    assert base.machine_workloads() == {"numpy-rnn/1"}
-    lines = (tmp_path / "a" / "samples.jsonl").read_text().replace('"machine_workload": "numpy-rnn/1"', '"x": 0')
-    (tmp_path / "a" / "samples.jsonl").write_text(lines)  # as a run from before the workload was recorded
-    older = load_run(tmp_path / "a")
+    assert cur.machine_workloads() == {"numpy-matmul/0"}
+    samples = tmp_path / "a" / "samples.jsonl"
+    recorded = '"machine_workload": "numpy-matmul/0"'
+    samples.write_text(samples.read_text().replace(recorded, '"machine_workload": "numpy-rnn/1"'))
+    other = load_run(tmp_path / "a")
+    with pytest.raises(BenchError, match="timed machine workload numpy-rnn/1 and .* timed numpy-matmul/0"):
+        gate(other, cur, TIME_ONLY, "machine")
+    assert by(gate(other, cur, TIME_ONLY, "rnn"), "time")["lstm"].verdict == "unchanged"  # other modes still work
+    samples.write_text(samples.read_text().replace('"machine_workload": "numpy-rnn/1"', '"x": 0'))
+    older = load_run(tmp_path / "a")  # a run from before the workload's name was recorded: it timed numpy-matmul/0
     assert older.machine_workloads() == {"numpy-matmul/0"}
-    with pytest.raises(BenchError, match="timed machine workload numpy-matmul/0 and .* timed numpy-rnn/1"):
-        gate(older, cur, TIME_ONLY, "machine")
-    assert by(gate(older, cur, TIME_ONLY, "rnn"), "time")["lstm"].verdict == "unchanged"  # other modes still work
+    assert by(gate(older, cur, TIME_ONLY, "machine"), "time")["lstm"].verdict == "unchanged"
 
 
 # --- quality -----------------------------------------------------------------------------------------
@@ -354,6 +358,15 @@ def test_status_changes(tmp_path: Path):
     assert s["gru"].verdict == "improvement" and s["gru"].note == "failed -> ok"
     assert {f.label.split("-")[1] for f in findings if f.metric != "status"} == {"rnn"}
     assert failed(findings)
+
+
+def test_a_trial_that_ran_in_neither_run_is_listed_as_skipped(tmp_path: Path):
+    base = make_run(tmp_path / "a", result("rnn"), result("gru", [], status="failed"))
+    cur = make_run(tmp_path / "b", result("rnn"), result("gru", [], status="diverged"))
+    findings = gate(base, cur, parse_rules(DEFAULT_RULES))
+    s = by(findings, "status")
+    assert s["gru"].verdict == "skipped" and s["gru"].note == "did not run in either run (failed -> diverged)"
+    assert not failed(findings) and "rnn" not in s
 
 
 def test_identical_runs_pass(tmp_path: Path):

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from bench import timing
-from bench.timing import TimingPlan, benchmark_record, plan_blocks, plan_rounds, time_paired, with_slowdown
+from bench.timing import TimingPlan, benchmark_record, plan_rounds, time_paired, with_slowdown
 
 
 def test_plan_rounds_fills_the_budget_within_bounds():
@@ -36,11 +36,11 @@ def test_with_slowdown_busy_waits_in_proportion_to_the_step(monkeypatch):
 
 def test_members_are_timed_round_robin_in_a_shuffled_order():
     calls = []
-    plan = TimingPlan(target_s=1e-6, min_rounds=7, max_rounds=7, warmup_rounds=3, block_s=0)
+    plan = TimingPlan(target_s=1e-6, min_rounds=7, max_rounds=7, warmup_rounds=3, rewarm_below_s=0)
     steps = {name: (lambda n=name: calls.append(n)) for name in "abc"}
     paired = time_paired(steps, plan, random.Random(0))
     samples = paired.samples
-    assert paired.iterations == {"a": 1, "b": 1, "c": 1}
+    assert paired.rewarmed == {"a": False, "b": False, "c": False}
     assert {k: len(v) for k, v in samples.items()} == {"a": 7, "b": 7, "c": 7}  # warm-up rounds dropped
     assert all(s >= 0 for v in samples.values() for s in v)
     calibration, rounds = calls[:6], calls[6:]
@@ -54,7 +54,7 @@ def test_the_shuffle_is_seeded():
     def order(seed):
         calls = []
         steps = {name: (lambda n=name: calls.append(n)) for name in "abcd"}
-        plan = TimingPlan(target_s=1e-6, min_rounds=5, max_rounds=5, warmup_rounds=0, block_s=0)
+        plan = TimingPlan(target_s=1e-6, min_rounds=5, max_rounds=5, warmup_rounds=0, rewarm_below_s=0)
         time_paired(steps, plan, random.Random(seed))
         return calls
 
@@ -67,24 +67,14 @@ def test_plan_rounds_uses_the_mean_member():
 
 
 def test_benchmark_record_is_pytest_benchmark_s_format():
-    record = benchmark_record((0.003, 0.001, 0.002), "x", "suite::x", TimingPlan(), iterations=4)
-    assert record["stats"]["iterations"] == 4
+    record = benchmark_record((0.003, 0.001, 0.002), "x", "suite::x", TimingPlan())
+    assert record["stats"]["iterations"] == 1
     assert record["stats"]["data"] == [0.003, 0.001, 0.002]
     assert record["stats"]["median"] == 0.002 and record["stats"]["rounds"] == 3 and record["stats"]["min"] == 0.001
     assert record["name"] == "x" and record["fullname"] == "suite::x"
 
 
-def test_plan_blocks_fills_a_block_and_keeps_the_minimum_rounds():
-    plan = TimingPlan(target_s=0.6, min_rounds=15, max_rounds=2000, block_s=0.01)
-    calls, rounds = plan_blocks([0.001, 0.004, 0.05], plan)
-    assert calls == [10, 3, 1]  # 10 ms (or longer) blocks of the short steps; a long step alone
-    assert rounds == 25  # 0.6 s over the mean block of (10 + 12 + 50) / 3 ms
-    calls, rounds = plan_blocks([0.001], TimingPlan(target_s=0.1, min_rounds=15, block_s=0.01))
-    assert calls == [10] and rounds == 15  # a budget below 15 blocks is stretched to 15 of them
-    assert plan_blocks([0.001], TimingPlan(target_s=0.3, block_s=0)) == ([1], 300)
-
-
-def test_a_round_times_a_block_of_consecutive_calls_and_reports_seconds_per_call(monkeypatch):
+def test_a_short_step_gets_an_untimed_call_right_before_each_timed_one(monkeypatch):
     now = {"t": 0.0}
     monkeypatch.setattr(timing.time, "perf_counter", lambda: now["t"])
     calls = []
@@ -96,13 +86,12 @@ def test_a_round_times_a_block_of_consecutive_calls_and_reports_seconds_per_call
 
         return run
 
-    plan = TimingPlan(target_s=0.3, min_rounds=15, max_rounds=15, warmup_rounds=1, block_s=0.02)
+    plan = TimingPlan(target_s=0.3, min_rounds=15, max_rounds=15, warmup_rounds=1, rewarm_below_s=0.02)
     paired = time_paired({"short": step("short", 0.002), "long": step("long", 0.05)}, plan, random.Random(0))
-    assert paired.iterations == {"short": 10, "long": 1}
-    assert paired.samples["short"] == pytest.approx((0.002,) * 15)  # seconds per call, not per block
+    assert paired.rewarmed == {"short": True, "long": False}
+    assert paired.samples["short"] == pytest.approx((0.002,) * 15)  # one call timed, not the untimed one
     assert paired.samples["long"] == pytest.approx((0.05,) * 15)
-    rounds = calls[6:]  # after the calibration calls and the warm-up round (one call each)
-    assert sorted(calls[4:6]) == ["long", "short"]
-    assert len(rounds) == 15 * 11
+    rounds = calls[4:]  # after the calibration calls: 16 rounds (one warm-up) of short, short, long in some order
+    assert len(rounds) == 16 * 3 and rounds.count("short") == 32
     runs = [len(list(g)) for name, g in itertools.groupby(rounds) if name == "short"]
-    assert set(runs) <= {10, 20} and sum(runs) == 150  # blocks of 10 (two adjacent across a round's end)
+    assert set(runs) <= {2, 4} and sum(runs) == 32  # the untimed call and the timed one back to back

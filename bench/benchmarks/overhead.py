@@ -3,11 +3,10 @@
 For each size (the hello toy, H=128 T=50 B=32, H=256 L=2 T=100 B=32) the three cells' training steps
 are built once and timed, in one process with one torch thread, two ways, in many short repeats
 (which goes first is drawn afresh each repeat): by the path `rnnbench run` takes
-(`bench.timing.time_paired`: the three steps and the machine workload in shuffled rounds of blocks,
-exactly as `bench.train.run_group` times a timing group that holds the RNN), and by a bare loop over
-the same step callable, blocks of the same size back to back (and torch.utils.benchmark.Timer's
-blocked_autorange). Both take the median of per-block means, so the ratio isolates what interleaving
-costs (the median of single calls would be lower on a noisy machine by the skew of the calls alone).
+(`bench.timing.time_paired`: the three steps and the machine workload in shuffled rounds, a short
+step re-warmed by an untimed call before each timed one, exactly as `bench.train.run_group` times a
+timing group that holds the RNN), and by a bare loop over the same step callable, as many calls back
+to back (and torch.utils.benchmark.Timer's blocked_autorange beside it).
 The machine's speed drifts by tens of percent within a minute here, so each repeat's harness median is
 divided by the bare median timed next to it, and the ratio printed per cell and size is the median of
 those per-repeat ratios (target 0.95-1.05) with its 95% order-statistic interval; also each cell's
@@ -71,63 +70,56 @@ def build_steps(trial: Trial) -> dict[str, Callable[[], None]]:
 
 def harness_medians(
     steps: dict[str, Callable[[], None]], plan: TimingPlan, rng: random.Random
-) -> tuple[dict[str, float], dict[str, int], int]:
-    """Median seconds per step of each cell, timed by `time_paired` with the machine workload; the calls
-    per block it used and its number of rounds."""
+) -> tuple[dict[str, float], int]:
+    """Median seconds per step of each cell, timed by `time_paired` with the machine workload; its rounds."""
     paired = time_paired({**steps, MACHINE: machine_workload()}, plan, rng)
-    rounds = len(paired.samples[next(iter(steps))])
-    return {cell: statistics.median(paired.samples[cell]) for cell in steps}, paired.iterations, rounds
+    return {cell: statistics.median(paired.samples[cell]) for cell in steps}, len(paired.samples[MACHINE])
 
 
-def loop_median(step: Callable[[], None], calls: int, blocks: int) -> float:
-    """A bare perf_counter loop over `step` (gc paused): one untimed block, then `blocks` blocks of `calls`
-    back-to-back calls; the median of their seconds per call. The harness's statistic (the median of
-    per-block means, blocks of the same size, as many) without its rounds, its shuffling or its pairing."""
-    for _ in range(calls):
+def loop_median(step: Callable[[], None], calls: int) -> float:
+    """A bare perf_counter loop over `step` (gc paused): 2 untimed calls, then `calls` timed back-to-back
+    calls; their median. The harness's statistic over as many calls, without its rounds or its pairing."""
+    for _ in range(2):
         step()
     times: list[float] = []
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(blocks):
+        for _ in range(calls):
             start = time.perf_counter()
-            for _ in range(calls):
-                step()
-            times.append((time.perf_counter() - start) / calls)
+            step()
+            times.append(time.perf_counter() - start)
     finally:
         if gc_was_enabled:
             gc.enable()
     return statistics.median(times)
 
 
-def bare_medians(
-    steps: dict[str, Callable[[], None]], calls: dict[str, int], blocks: int, rng: random.Random
-) -> dict[str, tuple]:
+def bare_medians(steps: dict[str, Callable[[], None]], calls: int, rng: random.Random) -> dict[str, tuple]:
     """Per cell (cells in a shuffled order): the bare loop's median and blocked_autorange's median (s)."""
     out = {}
     for cell in rng.sample(list(steps), len(steps)):
         timer = tbench.Timer("step()", globals={"step": steps[cell]}, num_threads=torch.get_num_threads())
-        budget = calls[cell] * blocks * statistics.median(timer.timeit(1).times)
-        out[cell] = (loop_median(steps[cell], calls[cell], blocks), timer.blocked_autorange(min_run_time=budget).median)
+        median = loop_median(steps[cell], calls)
+        out[cell] = (median, timer.blocked_autorange(min_run_time=calls * median).median)
     return out
 
 
 def measure(trial: Trial, repeats: int, budget_s: float, seed: int = 0) -> list[Repeat]:
     """`repeats` harness/bare repeats at one size, which of the two goes first drawn each repeat. The harness
-    times as a run does at `--time-budget budget_s` (blocks, at least 15 rounds), after 2 warm-up rounds;
-    the bare loop times blocks of the same size, as many as the harness had rounds (sized by a first,
-    discarded harness measurement)."""
+    times as a run does at `--time-budget budget_s` (at least 15 rounds), after 2 warm-up rounds; the bare
+    loop times as many calls as the harness had rounds (counted by a first, discarded harness measurement)."""
     steps = build_steps(trial)
     rng = random.Random(seed)
     plan = TimingPlan(target_s=budget_s, warmup_rounds=2)
-    _, calls, rounds = harness_medians(steps, plan, rng)
+    _, rounds = harness_medians(steps, plan, rng)
     out = []
     for _ in range(repeats):
         if rng.random() < 0.5:
             harness = harness_medians(steps, plan, rng)[0]
-            bare = bare_medians(steps, calls, rounds, rng)
+            bare = bare_medians(steps, rounds, rng)
         else:
-            bare = bare_medians(steps, calls, rounds, rng)
+            bare = bare_medians(steps, rounds, rng)
             harness = harness_medians(steps, plan, rng)[0]
         out.append(Repeat(harness, {c: b[0] for c, b in bare.items()}, {c: b[1] for c, b in bare.items()}))
     return out

@@ -58,7 +58,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=float,
         default=0.1,
         metavar="S",
-        help="seconds of timed rounds per trial (after warm-up; at least 15 rounds, each a block of >= 10 ms)",
+        help="seconds of timed rounds per trial (after warm-up; at least 15 rounds)",
     )
     p.add_argument("--warmup-rounds", type=int, default=5, metavar="N", help="untimed warm-up steps per trial")
     p.add_argument(
