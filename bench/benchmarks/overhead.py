@@ -101,7 +101,7 @@ def bare_medians(steps: dict[str, Callable[[], None]], calls: int, rng: random.R
     for cell in rng.sample(list(steps), len(steps)):
         timer = tbench.Timer("step()", globals={"step": steps[cell]}, num_threads=torch.get_num_threads())
         median = loop_median(steps[cell], calls)
-        out[cell] = (median, timer.blocked_autorange(min_run_time=calls * median).median)
+        out[cell] = (median, timer.blocked_autorange(min_run_time=min(calls * median, 1.0)).median)
     return out
 
 
