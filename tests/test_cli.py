@@ -127,7 +127,10 @@ def _interrupt(tmp_path: Path, sig: signal.Signals, rows: int) -> tuple[Path, Pa
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "bench", "run", str(suite), "--out", str(out), "--time-budget", "0.05"]
-    proc = subprocess.Popen(cmd + ["--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as in a terminal: a shell starting a background job (as a CI runner may) sets it to ignored,
+    # and Python then installs no KeyboardInterrupt handler
+    proc = subprocess.Popen(cmd + ["--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.time() + 120
     trials = out / "trials.csv"
     while not (trials.exists() and trials.read_text().count("\n") >= rows + 1):
