@@ -31,6 +31,7 @@ from bench.trial import AXES, Trial, TrialResult
 
 TRIALS = "trials.csv"
 CURVES = "curves.csv"
+MACHINE_WORKLOAD_UNNAMED = "numpy-matmul/0"  # what a run that does not name its machine workload timed
 SAMPLES = "samples.jsonl"
 BENCHMARK = "benchmark.json"
 ENV = "env.json"
@@ -494,6 +495,10 @@ def _check_sample(where: str, record: object) -> dict:
                          ("extra_info.machine_data", extra.get("machine_data", []))):  # fmt: skip
         if not isinstance(values, list) or not all(_is_number(v) for v in values):
             raise BenchError(f"{where}: {name} is {str(values)[:60]!r}, not a list of numbers (seconds per round)")
+    workload = extra.get("machine_workload")
+    if workload is not None and not (isinstance(workload, str) and workload):
+        raise BenchError(f"{where}: extra_info.machine_workload is {str(workload)[:60]!r}, not a workload name "
+                         f"(a string such as {MACHINE_WORKLOAD_UNNAMED!r}) or null")  # fmt: skip
     return record
 
 
@@ -670,7 +675,7 @@ class Run:
     def machine_workloads(self) -> set[str]:
         """Which machine workloads the run's machine rounds timed (`bench.timing.MACHINE_WORKLOAD`; runs
         from before it was recorded timed `numpy-matmul/0`)."""
-        return {b["extra_info"].get("machine_workload") or "numpy-matmul/0" for b in self.benchmarks
+        return {b["extra_info"].get("machine_workload") or MACHINE_WORKLOAD_UNNAMED for b in self.benchmarks
                 if b["extra_info"].get("machine_data")}  # fmt: skip
 
     def machine_samples(self) -> dict[str, list[float]]:

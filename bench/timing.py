@@ -5,7 +5,9 @@ reference cell's step (the RNN unless the suite names another) and a fixed machi
 Every round times each member's step once, in an order shuffled afresh each round, so every
 member's samples share whatever the machine was doing: the ratio of a member's round to the
 reference's round in the same round cancels drift (seconds to minutes on a shared VM) that a
-ratio of medians timed minutes apart does not. Samples are raw seconds per step; statistics
+ratio of medians timed minutes apart does not. A step shorter than `TimingPlan.rewarm_below_s` is
+called once, untimed, right before each timed call, so it does not pay for the switch from another
+model (`python -m bench.benchmarks.round_design` measures why). Samples are raw seconds per step; statistics
 are derived from them in `bench.stats`. This module imports neither torch nor pandas.
 """
 

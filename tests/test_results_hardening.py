@@ -178,6 +178,10 @@ def test_trial_ids_of_digits_keep_their_curves(run: Path, tmp_path: Path):
         (lambda r: r["extra_info"].update(trial_id=5), "samples.jsonl, line 4: no extra_info.trial_id"),
         (lambda r: r["stats"].update(data="fast"), "samples.jsonl, line 4: stats.data is 'fast', not a list of num"),
         (lambda r: r.pop("stats"), "samples.jsonl, line 4: stats.data is 'None', not a list"),
+        (
+            lambda r: r["extra_info"].update(machine_workload=5),
+            "line 4: extra_info.machine_workload is '5', not a workload name (a string such as 'numpy-matmul/0')",
+        ),
     ],
 )
 def test_a_bad_samples_line(run: Path, change, message):
