@@ -74,8 +74,8 @@ def test_min_cells_count_their_input_projections(impl):
 
 def test_the_count_is_cached_per_shape(monkeypatch):
     calls = []
-    real = flops.count_step
-    monkeypatch.setattr(flops, "count_step", lambda *a: calls.append(a) or real(*a))
+    real = flops._measure
+    monkeypatch.setattr(flops, "_measure", lambda *a: calls.append(a) or real(*a))
     monkeypatch.setattr(flops, "_cache", {})
     task = TASKS.get("adding")()
     trial = task.normalize(Trial(task="adding", cell="lstm", hidden=5, seq_len=9, batch=2))
@@ -85,6 +85,53 @@ def test_the_count_is_cached_per_shape(monkeypatch):
     assert len(calls) == 1
     step_flops(trial.replace(hidden=6), task)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("impl", ["fused", "cell"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru"])
+def test_a_long_sequence_extrapolated_from_short_ones_equals_its_full_count(cell, impl, monkeypatch):
+    monkeypatch.setattr(flops, "_cache", {})
+    lengths = []
+    real = flops.count_step
+    monkeypatch.setattr(flops, "count_step", lambda t, *a: lengths.append(t.seq_len) or real(t, *a))
+    task = TASKS.get("synthetic")()
+    trial = task.normalize(Trial(task="synthetic", cell=cell, impl=impl, hidden=6, input_size=3, seq_len=37,
+                                 batch=2, layers=2))  # fmt: skip
+    assert step_flops(trial, task) == real(trial, task, torch.device("meta"))
+    assert lengths == list(flops.PROBE_LENGTHS)  # extrapolated, not counted at 37
+
+
+def test_affine_in_length_extrapolates_only_what_the_probes_show_to_be_affine():
+    asked = []
+
+    def counter(f):
+        def count(n):
+            asked.append(n)
+            return f(n)
+
+        return count
+
+    assert flops.affine_in_length(counter(lambda n: 7 + 3 * n), 100) == 307
+    assert asked == [2, 3, 4, 5]
+    asked.clear()
+    assert flops.affine_in_length(counter(lambda n: 11.0), 100) == 11.0  # a task that ignores the length
+    asked.clear()
+    assert flops.affine_in_length(counter(lambda n: n * n), 100) == 10000  # not affine: counted at 100
+    assert asked == [2, 3, 4, 5, 100]
+    asked.clear()
+    assert flops.affine_in_length(counter(lambda n: 2 * n), 12) == 24  # probes (14) cost more than 12
+    assert asked == [12]
+    asked.clear()
+    # the probes would build 4 sequences of n + 40 (a copy task's delay): dearer than one of 140
+    assert flops.affine_in_length(counter(lambda n: 2 * n), 100, work=lambda n: n + 40) == 200
+    assert asked == [100]
+
+    def refuses_short(n):
+        if n < 10:
+            raise ValueError("too short")
+        return 5.0 * n
+
+    assert flops.affine_in_length(refuses_short, 50) == 250
 
 
 def test_a_module_that_cannot_run_on_meta_is_counted_on_the_cpu(monkeypatch, tmp_path):
