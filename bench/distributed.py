@@ -32,6 +32,7 @@ from bench.dask_cluster import (
 )
 from bench.dask_worker import probe_host, run_on_worker, usable_cpus
 from bench.errors import BenchError
+from bench.isolation import ATTEMPTS  # one retry rule for a dead worker and a dead local child
 from bench.placement import (
     CPU_SLOT,
     GPU,
@@ -45,7 +46,6 @@ from bench.placement import (
 from bench.train import TrialOptions
 from bench.trial import Trial, TrialResult
 
-ATTEMPTS = 2  # a trial whose worker dies (killed, out of memory) is retried once, then recorded as failed
 REFRESH_S = 1.0  # while trials wait for a lane, re-read the cluster this often (a restarted worker's lane)
 RESUME_HINT = "complete trials are saved: run again with the same --out to resume"
 
