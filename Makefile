@@ -9,27 +9,35 @@ SUITE_NAME = $(basename $(notdir $(SUITE)))
 RUN ?= results/$(SUITE_NAME)/latest
 ARGS ?=
 
-.PHONY: FORCE install bench report test test-fast lint overhead repeatability gate gate-calibration machine-reference browser clean
+.PHONY: FORCE runtime install bench report test test-fast lint overhead repeatability gate gate-calibration machine-reference browser clean
 
 # The torch requirement is a prerequisite too: `make bench TORCH=...` reinstalls when it changes.
 $(VENV)/.torch-spec: FORCE
 	@mkdir -p $(VENV) && echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
 
+# What a run, a report and the benchmarks need: torch and rnnbench's own dependencies.
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch-spec
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# Plus Dask (`rnnbench run --scheduler`, `--workers`) and the test tools (playwright, ruff, zizmor).
+$(VENV)/.installed-all: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[dask,test]"
 	touch $@
 
-install: $(VENV)/.installed
+runtime: $(VENV)/.installed
 
-bench: install
+install: $(VENV)/.installed-all
+
+bench: runtime
 	$(PY) -m bench run $(SUITE) $(ARGS)
 	$(PY) -m bench report $(RUN) -o reports/latest.html
 	@echo "report: $(CURDIR)/reports/latest.html"
 
-report: install
+report: runtime
 	$(PY) -m bench report $(RUN) -o reports/latest.html
 
 # Headless Chromium for the report's browser test (Debian packages; needs root, else the test skips).
@@ -53,22 +61,22 @@ lint: install
 	$(PY) -m ruff format --check bench tests
 
 # Harness against a bare loop over the same step: rnn/lstm/gru at three sizes, one torch thread.
-overhead: install
+overhead: runtime
 	$(PY) -m bench.benchmarks.overhead $(ARGS)
 
 # The same suite run twice (SUITE=..., default smoke): seed spread and run-to-run change of every ratio.
 repeatability: SUITE = suites/smoke.toml
-repeatability: install
+repeatability: runtime
 	$(PY) -m bench.benchmarks.repeatability $(SUITE) $(ARGS)
 
-gate: install
+gate: runtime
 	$(PY) -m bench gate $(BASELINE) $(CURRENT) --normalize rnn $(ARGS)
 
-gate-calibration: install
+gate-calibration: runtime
 	$(PY) -m bench.benchmarks.gate_calibration $(ARGS)
 
 # Candidate machine workloads for --normalize machine, timed beside the smoke steps under deliberate load.
-machine-reference: install
+machine-reference: runtime
 	$(PY) -m bench.benchmarks.machine_reference $(ARGS)
 
 clean:

@@ -15,7 +15,8 @@ from bench.placement import CPU_SLOT, GPU
 CONNECT_TIMEOUT_S = 10  # reaching a --scheduler, and waiting for its first worker
 WORKER_WAIT_S = 60  # waiting for --workers N to join, or for a lane to come back after workers left
 ALLOWED_FAILURES = 0  # the embedded scheduler gives a task up at its worker's first death; the driver retries
-INSTALL_HINT = "pip install 'rnnbench[dask]' (or: pip install 'dask[distributed]')"
+# `make bench` installs only what a local run needs; `make install` adds Dask.
+INSTALL_HINT = "in a checkout: make install; elsewhere: pip install 'dask[distributed]'"
 
 
 def require_distributed() -> None:

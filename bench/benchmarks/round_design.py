@@ -10,6 +10,7 @@ machine workload as extra members:
                 under TimingPlan.rewarm_below_s)
     blk10/blk5  a block of consecutive timed calls filling 10 / 5 ms, seconds per call
     warm+blk5   one untimed call, then a 5 ms block
+    warm+2/3    two / three untimed calls, then one timed call
 
 Per design it prints, as medians over the repeats (designs in a shuffled order each repeat): the bias,
 the design's median over a bare loop's median of the same calls timed next to it (1.00 = no cost of
@@ -31,7 +32,8 @@ import torch
 from bench.benchmarks.overhead import SIZES, build_steps
 from bench.timing import machine_workload
 
-DESIGNS = {"single": (0.0, 0), "warm+1": (0.0, 1), "blk10": (0.01, 0), "blk5": (0.005, 0), "warm+blk5": (0.005, 1)}
+DESIGNS = {"single": (0.0, 0), "warm+1": (0.0, 1), "warm+2": (0.0, 2), "warm+3": (0.0, 3), "blk10": (0.01, 0),
+           "blk5": (0.005, 0), "warm+blk5": (0.005, 1)}  # fmt: skip
 PAIRS = ("rnn2/rnn", "lstm/rnn", "gru/rnn")
 
 
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=0, choices=range(len(SIZES)), help="index into make overhead's sizes")
     p.add_argument("--repeats", type=int, default=16, help="repeats of every design (default 16)")
     p.add_argument("--rounds", type=int, default=15, help="timed rounds per design and repeat (default 15)")
+    p.add_argument("--designs", nargs="+", choices=list(DESIGNS), default=list(DESIGNS), help="default: all")
     args = p.parse_args(argv)
+    designs = {d: DESIGNS[d] for d in args.designs}
     torch.set_num_threads(1)
     trial = list(SIZES.values())[args.size]
     steps = build_steps(trial)
@@ -83,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             times.append((time.perf_counter() - start) / calls)
         return statistics.median(times)
 
-    bias = {d: {k: [] for k in steps} for d in DESIGNS}
-    pair = {d: {name: [] for name in PAIRS} for d in DESIGNS}
+    bias = {d: {k: [] for k in steps} for d in designs}
+    pair = {d: {name: [] for name in PAIRS} for d in designs}
     gc.disable()
     try:
         for _ in range(args.repeats):
-            for d in rng.sample(list(DESIGNS), len(DESIGNS)):
-                out, calls = run(*DESIGNS[d])
+            for d in rng.sample(list(designs), len(designs)):
+                out, calls = run(*designs[d])
                 loop = {k: bare(k, calls[k]) for k in rng.sample(list(steps), len(steps))}
                 for k in steps:
                     bias[d][k].append(statistics.median(out[k]) / loop[k])
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{list(SIZES)[args.size]}, torch {torch.__version__}, 1 thread; ms per call: "
           + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in est.items()))  # fmt: skip
     print(f"{'design':10s} bias (median of design / bare loop) | paired ratio: median, IQR/median, max/min")
-    for d in DESIGNS:
+    for d in designs:
         b = " ".join(f"{k} {statistics.median(v):.3f}" for k, v in bias[d].items())
         q = " | ".join(f"{name} {np.median(v):.3f} {(np.percentile(v, 75) - np.percentile(v, 25)) / np.median(v):.3f} "
                        f"{max(v) / min(v):.3f}" for name, v in pair[d].items())  # fmt: skip
