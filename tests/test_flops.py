@@ -87,18 +87,54 @@ def test_the_count_is_cached_per_shape(monkeypatch):
     assert len(calls) == 2
 
 
+LONG = [
+    Trial(task="synthetic", hidden=6, input_size=3, seq_len=37, batch=2, layers=2),
+    Trial(task="copy", encoding="embedding", hidden=5, seq_len=80, batch=2),  # its delay adds to every probe
+]
+
+
 @pytest.mark.parametrize("impl", ["fused", "cell"])
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru"])
-def test_a_long_sequence_extrapolated_from_short_ones_equals_its_full_count(cell, impl, monkeypatch):
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm"])
+@pytest.mark.parametrize("case", range(len(LONG)))
+def test_a_long_sequence_extrapolated_from_short_ones_equals_its_full_count(cell, impl, case, monkeypatch):
     monkeypatch.setattr(flops, "_cache", {})
     lengths = []
     real = flops.count_step
     monkeypatch.setattr(flops, "count_step", lambda t, *a: lengths.append(t.seq_len) or real(t, *a))
-    task = TASKS.get("synthetic")()
-    trial = task.normalize(Trial(task="synthetic", cell=cell, impl=impl, hidden=6, input_size=3, seq_len=37,
-                                 batch=2, layers=2))  # fmt: skip
+    task = TASKS.get(LONG[case].task)()
+    trial = task.normalize(LONG[case].replace(cell=cell, impl=impl))
     assert step_flops(trial, task) == real(trial, task, torch.device("meta"))
-    assert lengths == list(flops.PROBE_LENGTHS)  # extrapolated, not counted at 37
+    assert lengths == list(flops.PROBE_LENGTHS)  # extrapolated, not counted at the real length
+
+
+def test_a_users_cell_is_counted_at_its_real_length(monkeypatch, tmp_path):
+    # Pads the sequence to a multiple of 16 steps, as a chunked scan does: every probe (T = 2..5) mixes one
+    # chunk, so the probes grow by one constant step and extrapolating would miss the chunks T = 40 has.
+    (tmp_path / "chunkcells.py").write_text(
+        "import torch\n"
+        "class Chunked(torch.nn.Module):\n"
+        "    def __init__(self, i, h, layers):\n"
+        "        super().__init__()\n"
+        "        self.inp = torch.nn.Linear(i, h)\n"
+        "        self.mix = torch.nn.Linear(16 * h, 16 * h)\n"
+        "    def forward(self, x):\n"
+        "        t, b, _ = x.shape\n"
+        "        h = self.inp(x)\n"
+        "        pad = (-t) % 16\n"
+        "        h = torch.cat([h, h.new_zeros(pad, b, h.shape[-1])])\n"
+        "        chunks = h.reshape(-1, 16, b, h.shape[-1]).permute(0, 2, 1, 3).reshape(-1, b, 16 * h.shape[-1])\n"
+        "        out = self.mix(chunks).reshape(-1, b, 16, h.shape[-1]).permute(0, 2, 1, 3)\n"
+        "        return out.reshape(-1, b, h.shape[-1])[:t]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(flops, "_cache", {})
+    task = TASKS.get("adding")()
+    trial = task.normalize(Trial(task="adding", cell="chunkcells:Chunked", hidden=3, seq_len=40, batch=2))
+    full = count_step(trial, task, torch.device("meta"))
+    extrapolated = flops.affine_in_length(lambda n: count_step(trial.replace(seq_len=n), task, torch.device("meta")),
+                                          40)  # fmt: skip
+    assert extrapolated < full  # the probes look affine (one chunk each) and would miss two chunks
+    assert step_flops(trial, task) == full
 
 
 def test_affine_in_length_extrapolates_only_what_the_probes_show_to_be_affine():
