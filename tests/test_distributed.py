@@ -120,7 +120,7 @@ def test_two_workers_on_one_cpu_are_refused_before_any_starts(tmp_path: Path):
 def test_missing_dask_is_a_clear_error(monkeypatch, tmp_path: Path):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     args = Namespace(scheduler=None, workers=1, allow_shared_host=False)
-    with pytest.raises(BenchError, match=r"needs dask\[distributed\].*pip install 'rnnbench\[dask\]'"):
+    with pytest.raises(BenchError, match=r"needs dask\[distributed\].*make install.*pip install 'dask\[distributed\]'"):
         dask_executor(args, tmp_path / "run")
 
 
