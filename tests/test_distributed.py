@@ -54,7 +54,7 @@ def test_smoke_suite_on_two_workers_matches_the_local_run(tmp_path: Path):
     assert local.returncode == 0, local.stderr
     assert dask.returncode == 0, dask.stderr
     a, b = _trials(tmp_path / "local"), _trials(tmp_path / "dask")
-    assert list(a.index) == list(b.index) and len(a) == 9
+    assert list(a.index) == list(b.index) and len(a) == 12
     assert a["status"].equals(b["status"])
     assert a["convergence_epoch"].fillna(-1).equals(b["convergence_epoch"].fillna(-1))
     assert not a["shared_host"].any() and a["worker"].isna().all()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import mannwhitneyu
 
 from bench import SCHEMA_VERSION
 from bench.errors import BenchError
@@ -122,6 +123,29 @@ def test_exact_p_values_and_bh_correction_clears_a_lone_weak_change(tmp_path: Pa
     assert t["rnn"].q_value == pytest.approx(P_U36, rel=1e-12)
     assert t["lstm"].baseline == pytest.approx(13.5 * MS) and t["lstm"].current == pytest.approx(17.0 * MS)
     assert t["lstm"].note == "s"
+
+
+def test_seeds_of_a_configuration_are_pooled_as_repeats(tmp_path: Path):
+    # Seed 1's window swung by +14% while seed 0's did not move: per seed it would be a regression
+    # (fully separated rounds), pooled it is the median of the two medians, +7%: unchanged.
+    base = make_run(tmp_path / "a", result("lstm", seed=0), result("lstm", seed=1), result("gru", seed=0))
+    cur = make_run(tmp_path / "b", result("lstm", seed=0), result("lstm", BASE * 1.14, seed=1),
+                   result("gru", BASE * 1.5, seed=0))  # fmt: skip
+    findings = [f for f in gate(base, cur, TIME_ONLY) if f.metric == "time"]
+    assert len(findings) == 2  # one per configuration
+    t = by(findings, "time")
+    lstm_ids = {Trial(cell="lstm", seed=s).trial_id for s in (0, 1)}
+    assert set(t["lstm"].trial_id.split(",")) == lstm_ids and t["lstm"].label.endswith("-s0,1")
+    assert t["lstm"].baseline == pytest.approx(13.5 * MS) and t["lstm"].current == pytest.approx(13.5 * MS * 1.07)
+    assert t["lstm"].change == pytest.approx(0.07) and t["lstm"].verdict == "unchanged"
+    assert "median over 2 seeds" in t["lstm"].note
+    # the test takes every seed's rounds: 16 against 16
+    pooled = np.concatenate([BASE, BASE * 1.14])
+    assert t["lstm"].p_value == pytest.approx(mannwhitneyu(pooled, np.concatenate([BASE, BASE])).pvalue)
+    assert t["gru"].label.endswith("-s0") and t["gru"].verdict == "regression"  # one seed: judged alone
+    slower = make_run(tmp_path / "c", result("lstm", BASE * 1.25, seed=0), result("lstm", BASE * 1.2, seed=1),
+                      result("gru", seed=0))  # fmt: skip
+    assert by(gate(base, slower, TIME_ONLY), "time")["lstm"].verdict == "regression"  # both seeds slower
 
 
 def test_bh_step_up_keeps_a_change_beside_a_strong_one(tmp_path: Path):

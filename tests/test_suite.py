@@ -65,7 +65,7 @@ def test_repo_suites_parse():
     for path in sorted((ROOT / "suites").glob("*.toml")):
         sizes[path.stem] = len(parse_suite(path).trials)
     assert sizes["seed"] == 40  # models 1, 2 and 3-5 fused + cell, 5 seeds
-    assert sizes["smoke"] == 9
+    assert sizes["smoke"] == 12
 
 
 @pytest.mark.parametrize(

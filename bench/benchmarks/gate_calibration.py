@@ -5,9 +5,10 @@ hits every kind of run alike: A0, then for i = 1..N: B_i (--inject-slowdown 0.25
 Pairs, under each normalisation side by side: A/A = (A_i-1, A_i); A/B = (A_i-1, B_i), the uniform slowdown,
 under --normalize none and machine, and (A_i-1, C_i), the LSTM-only one, under --normalize rnn (which
 cancels a uniform slowdown by design). A false alarm is an A/A pair the gate fails; a detection is an A/B
-pair it fails (under rnn: with every LSTM trial flagged; under machine: with every time-gated trial
-flagged). The injected slowdown is a busy wait in the training steps (and the RNN reference's), never in
-the machine workload. It then measures how well the machine workload tracks the machine on the A runs:
+pair it fails (under rnn: with every LSTM configuration flagged; under machine: with every time-gated
+configuration flagged; the gate judges time per configuration, its seeds pooled). The injected
+slowdown is a busy wait in the training steps (and the RNN reference's), never in the machine workload.
+It then measures how well the machine workload tracks the machine on the A runs:
 the correlation of its rounds with the RNN step's rounds, of its medians with the RNN step's across runs,
 and the A/A spread of each trial's median in seconds, x RNN step and x machine workload.
 Complete runs already in --out are reused (the run command resumes them), so a second call with the same
@@ -102,7 +103,7 @@ def _is_lstm(f: Finding) -> bool:
 
 
 def detected(findings: list[Finding], normalize: str) -> bool:
-    """none: the gate fails; rnn (only LSTM slowed): every LSTM trial flagged; machine: every timed trial."""
+    """none: the gate fails; rnn (only LSTM slowed): every LSTM configuration flagged; machine: every timed one."""
     if normalize == "none":
         return failed(findings)
     timed = [f for f in findings if f.metric == "time" and f.verdict != "skipped"]
@@ -120,15 +121,17 @@ def report(normalize: str, injected: str, aa: list[tuple], ab: list[tuple], fdr:
     flagged = sum(g.verdict == "regression" for f in aa_findings for g in f)
     timed = sum(g.metric == "time" and g.verdict != "skipped" for f in aa_findings for g in f)
     print(f"\n--normalize {normalize}, {rules[0].text}, A/B = --inject-slowdown {injected}:")
-    print(f"  false alarms: {alarms}/{len(aa)} A/A pairs fail ({flagged} of {timed} trial comparisons flagged)")
-    what = {"none": "fail", "rnn": "flag every LSTM trial", "machine": "flag every timed trial"}[normalize]
+    print(f"  false alarms: {alarms}/{len(aa)} A/A pairs fail ({flagged} of {timed} comparisons flagged)")
+    what = {"none": "fail", "rnn": "flag every LSTM configuration", "machine": "flag every timed configuration"}[
+        normalize
+    ]
     wrong = sum(g.verdict == "regression" and not _is_lstm(g) for f in ab_findings for g in f)
-    extra = f"; {wrong} non-LSTM trials flagged too" if normalize == "rnn" else ""
+    extra = f"; {wrong} non-LSTM configurations flagged too" if normalize == "rnn" else ""
     print(f"  detections:   {hits}/{len(ab)} A/B pairs {what} ({sum(map(failed, ab_findings))} fail){extra}")
     changes = np.abs(_time_changes(aa_findings, lambda g: True))
     ab_changes = _time_changes(ab_findings, _is_lstm if normalize == "rnn" else lambda g: True)
     print(f"  A/A |change of median|: p50 {np.median(changes):.1%}, p90 {np.quantile(changes, 0.9):.1%}, "
-          f"max {changes.max():.1%}; A/B change of the slowed trials: min {min(ab_changes):+.1%}, "
+          f"max {changes.max():.1%}; A/B change of the slowed configurations: min {min(ab_changes):+.1%}, "
           f"p50 {np.median(ab_changes):+.1%}")  # fmt: skip
     significant = [g.change for f in aa_findings for g in f if g.metric == "time" and g.q_value < fdr]
     smallest = math.ceil(max([0.0] + significant) * 1000) / 10  # in %, rounded up to 0.1%

@@ -32,9 +32,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "gate",
         help="compare a run with a baseline run; exit 1 on a regression",
-        description="Compare CURRENT with BASELINE trial by trial (matched by trial_id). Time regresses when "
+        description="Compare CURRENT with BASELINE trial by trial (matched by trial_id). Time is judged per "
+        "configuration, its seeds pooled as repeats (the median of their medians): it regresses when "
         "the ratio of median step times exceeds the rule's threshold AND a Mann-Whitney U test on the raw "
-        "per-round samples is significant after a Benjamini-Hochberg correction across all trials; quality "
+        "per-round samples is significant after a Benjamini-Hochberg correction across all configurations; quality "
         "(convergence epoch, final loss) is deterministic on CPU and uses plain thresholds. What time means "
         "(seconds, or a ratio to a reference timed in the same rounds) is set by --normalize. A trial that "
         "failed, diverged or was skipped now but ran in the baseline is a regression. Exit 0 = pass, "
