@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from bench.benchmarks.overhead import Repeat, summary_lines, sweep_overhead
 from bench.benchmarks.repeatability import main, repeatability, verdicts
+from bench.benchmarks.window_noise import main as window_noise
+from bench.benchmarks.window_noise import windows_needed
 from bench.trial import Trial
 
 DATA = Path(__file__).parent / "data"
@@ -81,3 +85,23 @@ def test_sweep_overhead_reads_wall_and_in_trial_time(tmp_path: Path):
     }
     (tmp_path / "sweep.json").write_text(json.dumps(doc))
     assert "wall 20.0 s, inside trials (training and timing) 17.0 s (85%)" in sweep_overhead(tmp_path)
+
+
+def test_windows_needed_is_the_smallest_t_interval_within_the_half_width():
+    n = windows_needed(0.06)
+    half = lambda k: stats.t.ppf(0.975, k - 1) * 0.06 / k**0.5  # noqa: E731
+    assert half(n) <= math.log1p(0.05) < half(n - 1)
+    assert windows_needed(0.0) == 2 and windows_needed(0.06) < windows_needed(0.08)
+
+
+def test_window_noise_times_the_same_models_in_every_window(capsys):
+    args = ["--windows", "3", "--gap", "0", "--time-budget", "0.005", "--hidden", "8", "--seq-len", "4"]
+    assert window_noise(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("window ") >= 3 and "LSTM/RNN over windows" in out and "GRU/RNN over windows" in out
+
+
+def test_window_noise_refuses_too_few_windows(capsys):
+    with pytest.raises(SystemExit) as e:
+        window_noise(["--windows", "2"])
+    assert e.value.code == 2 and "--windows must be >= 3" in capsys.readouterr().err
