@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -92,13 +93,15 @@ def test_windows_needed_is_the_smallest_t_interval_within_the_half_width():
     half = lambda k: stats.t.ppf(0.975, k - 1) * 0.06 / k**0.5  # noqa: E731
     assert half(n) <= math.log1p(0.05) < half(n - 1)
     assert windows_needed(0.0) == 2 and windows_needed(0.06) < windows_needed(0.08)
+    assert windows_needed(float("nan")) is None and windows_needed(5.0) is None
 
 
 def test_window_noise_times_the_same_models_in_every_window(capsys):
     args = ["--windows", "3", "--gap", "0", "--time-budget", "0.005", "--hidden", "8", "--seq-len", "4"]
     assert window_noise(args) == 0
     out = capsys.readouterr().out
-    assert out.count("window ") >= 3 and "LSTM/RNN over windows" in out and "GRU/RNN over windows" in out
+    assert len(re.findall(r"^window +\d+: \d+ rounds", out, re.M)) == 3
+    assert "LSTM/RNN over windows" in out and "GRU/RNN over windows" in out
 
 
 def test_window_noise_refuses_too_few_windows(capsys):

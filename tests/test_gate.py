@@ -126,26 +126,40 @@ def test_exact_p_values_and_bh_correction_clears_a_lone_weak_change(tmp_path: Pa
 
 
 def test_seeds_of_a_configuration_are_pooled_as_repeats(tmp_path: Path):
-    # Seed 1's window swung by +14% while seed 0's did not move: per seed it would be a regression
-    # (fully separated rounds), pooled it is the median of the two medians, +7%: unchanged.
-    base = make_run(tmp_path / "a", result("lstm", seed=0), result("lstm", seed=1), result("gru", seed=0))
-    cur = make_run(tmp_path / "b", result("lstm", seed=0), result("lstm", BASE * 1.14, seed=1),
-                   result("gru", BASE * 1.5, seed=0))  # fmt: skip
+    # Tight rounds (13.3..13.7 ms): seed 1's window swung by +14% and its rounds are fully separated, so on
+    # its own it is a regression; pooled with seed 0, which did not move, the median of the two medians is
+    # +7%: unchanged.
+    tight = np.linspace(13.3, 13.7, 8) * MS
+    base = make_run(tmp_path / "a", result("lstm", tight, seed=1), result("lstm", tight, seed=0),
+                    result("gru", tight, seed=0))  # fmt: skip
+    cur = make_run(tmp_path / "b", result("lstm", tight * 1.14, seed=1), result("lstm", tight, seed=0),
+                   result("gru", tight * 1.5, seed=0))  # fmt: skip
+    alone = make_run(tmp_path / "c", result("lstm", tight, seed=1))
+    alone_slow = make_run(tmp_path / "d", result("lstm", tight * 1.14, seed=1))
+    assert by(gate(alone, alone_slow, TIME_ONLY), "time")["lstm"].verdict == "regression"  # one seed alone
     findings = [f for f in gate(base, cur, TIME_ONLY) if f.metric == "time"]
     assert len(findings) == 2  # one per configuration
     t = by(findings, "time")
-    lstm_ids = {Trial(cell="lstm", seed=s).trial_id for s in (0, 1)}
-    assert set(t["lstm"].trial_id.split(",")) == lstm_ids and t["lstm"].label.endswith("-s0,1")
+    ids = [Trial(cell="lstm", seed=s).trial_id for s in (0, 1)]
+    assert t["lstm"].trial_id == ",".join(ids) and t["lstm"].label.endswith("-eager-s0,1")  # seeds in order
     assert t["lstm"].baseline == pytest.approx(13.5 * MS) and t["lstm"].current == pytest.approx(13.5 * MS * 1.07)
     assert t["lstm"].change == pytest.approx(0.07) and t["lstm"].verdict == "unchanged"
-    assert "median over 2 seeds" in t["lstm"].note
-    # the test takes every seed's rounds: 16 against 16
-    pooled = np.concatenate([BASE, BASE * 1.14])
-    assert t["lstm"].p_value == pytest.approx(mannwhitneyu(pooled, np.concatenate([BASE, BASE])).pvalue)
+    assert t["lstm"].note == "s"  # the unit, as for one seed
+    pooled_before, pooled_after = np.concatenate([tight, tight]), np.concatenate([tight, tight * 1.14])
+    assert t["lstm"].p_value == pytest.approx(mannwhitneyu(pooled_after, pooled_before).pvalue)  # every round
     assert t["gru"].label.endswith("-s0") and t["gru"].verdict == "regression"  # one seed: judged alone
-    slower = make_run(tmp_path / "c", result("lstm", BASE * 1.25, seed=0), result("lstm", BASE * 1.2, seed=1),
-                      result("gru", seed=0))  # fmt: skip
+    slower = make_run(tmp_path / "e", result("lstm", tight * 1.25, seed=0), result("lstm", tight * 1.2, seed=1),
+                      result("gru", tight, seed=0))  # fmt: skip
     assert by(gate(base, slower, TIME_ONLY), "time")["lstm"].verdict == "regression"  # both seeds slower
+
+
+def test_cli_shows_a_pooled_configuration_in_its_unit(tmp_path: Path):
+    make_run(tmp_path / "a", result("lstm", seed=0), result("lstm", seed=1))
+    make_run(tmp_path / "b", result("lstm", BASE * 2, seed=0), result("lstm", BASE * 2, seed=1))
+    proc = cli("gate", str(tmp_path / "a"), str(tmp_path / "b"), "--rules", "time:median:10%")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if "-s0,1" in line)
+    assert "13.5 ms" in row and "27 ms" in row and "+100.0%" in row, proc.stdout
 
 
 def test_bh_step_up_keeps_a_change_beside_a_strong_one(tmp_path: Path):

@@ -9,9 +9,10 @@ rounds with the machine workload, short steps re-warmed, the run's default `--ti
 Per cell it prints each window's paired ratio to the RNN, the half-width of a window's own 95% interval
 (what one seed's row claims), the spread of the windows' ratios (their standard deviation in log units:
 what moves between windows although the models and the computation are the same), and how many windows
-a 95% interval of +-5% on the mean over windows would take at that spread. Where the between-window
-spread is larger than the within-window interval allows, the machine's state changes the ratio itself,
-and more windows (seeds), not more rounds per window, narrow the interval.
+a 95% interval of +-5% on the mean over windows would take at that spread (a lower bound for the report's
+bootstrap of the median). Where the between-window sd is larger than a window's own interval allows (its
+half-width / 1.96), the machine's state changes the ratio itself, and more windows (seeds), not more rounds
+per window, narrow the interval.
 """
 
 from __future__ import annotations
@@ -30,17 +31,19 @@ from bench.stats import paired_ratio
 from bench.timing import MACHINE, TimingPlan, machine_workload, time_paired
 from bench.trial import Trial
 
-CENTRE = Trial(task="synthetic", encoding="dense", input_size=2, hidden=32, layers=1, seq_len=20, batch=16)
+CENTRE = Trial(task="synthetic", encoding="dense", input_size=2, hidden=32, layers=1, seq_len=20, batch=16, clip=1.0,
+               threads=1)  # fmt: skip
 
 
-def windows_needed(sd_log: float, half_width: float = 0.05, confidence: float = 0.95) -> int:
+def windows_needed(sd_log: float, half_width: float = 0.05, confidence: float = 0.95) -> int | None:
     """Smallest n whose t-interval of a mean over n windows, at standard deviation `sd_log`, is within
-    log(1 + half_width) either side."""
+    log(1 + half_width) either side; None beyond 1000 windows or for a NaN spread. (The report's interval,
+    a bootstrap of the median over seeds, is wider: read this as a lower bound.)"""
     target = math.log1p(half_width)
     for n in range(2, 1001):
         if scipy_stats.t.ppf((1 + confidence) / 2, n - 1) * sd_log / math.sqrt(n) <= target:
             return n
-    return 1001
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.windows < 3:
         p.error("--windows must be >= 3")
+    if min(args.hidden, args.seq_len, args.batch, args.layers) < 1:
+        p.error("--hidden, --seq-len, --batch and --layers must be >= 1")
     if not 0 < args.time_budget <= 60 or not 0 <= args.gap <= 600:
         p.error("--time-budget must be in (0, 60] s and --gap in [0, 600] s")
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        return _measure(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(args: argparse.Namespace) -> int:
     trial = CENTRE.replace(hidden=args.hidden, seq_len=args.seq_len, batch=args.batch, layers=args.layers)
     steps = {**build_steps(trial), MACHINE: machine_workload()}
     plan = TimingPlan(target_s=args.time_budget)
@@ -83,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     for cell, values in ratios.items():
         logs = np.log(values)
         sd = float(np.std(logs, ddof=1))
-        spread = max(values) / min(values)
-        print(f"{cell.upper()}/RNN over windows: median {np.median(values):.3f}, max/min {spread:.3f}, "
-              f"sd {sd:.1%} (log); one window's own 95% interval +-{np.median(widths[cell]):.1%} (median); "
-              f"windows for a +-5% 95% interval of their mean: {windows_needed(sd)}")  # fmt: skip
+        spread, own = max(values) / min(values), float(np.median(widths[cell]))
+        needed = windows_needed(sd)
+        print(f"{cell.upper()}/RNN over windows: median {np.median(values):.3f}, max/min {spread:.3f}, sd {sd:.1%} "
+              f"(log); one window's own 95% interval +-{own:.1%} (median), as an sd about {own / 1.96:.1%}; "
+              f"windows for a +-5% 95% interval of their mean: {needed or 'over 1000'}")  # fmt: skip
     return 0
 
 

@@ -167,7 +167,8 @@ def columns(normalize: str) -> str:
 
 
 def counts(findings: list[Finding]) -> pd.DataFrame:
-    """Findings per metric (rows) and verdict (columns): numbers of trials."""
+    """Findings per metric (rows) and verdict (columns): numbers of trials (time: of configurations, each
+    pooling its seeds, and of skipped trials)."""
     import pandas as pd
 
     tally = Counter((f.metric, f.verdict) for f in findings)
@@ -220,7 +221,10 @@ def text_report(findings: list[Finding], normalize: str = "none") -> str:
             parts.append(f"\n{verdict}s:\n" + table.map(printable).to_string(index=False))
     if any(f.verdict in ("regression", "improvement") for f in findings):
         parts.append(f"columns: {columns(normalize)}")
-    parts.append("\ntrials per metric and verdict:\n" + counts(findings).to_string())
+    parts.append(
+        "\ntrials per metric and verdict (time: configurations, their seeds pooled; skipped: trials):\n"
+        + counts(findings).to_string()
+    )
     parts += ["skipped = not judged: " + line for line in skipped_lines(findings)]
     parts.append("\n" + verdict_line(findings))
     return "\n".join(parts)
