@@ -104,11 +104,16 @@ def test_parse_rules_defaults_and_duplicates():
 
 
 def test_time_verdict_thresholds_are_strict():
-    assert time_verdict(1.11, 0.01, 0.10, 0.05) == "regression"
-    assert time_verdict(1.10, 0.01, 0.10, 0.05) == "unchanged"  # must exceed the threshold
-    assert time_verdict(1.50, 0.05, 0.10, 0.05) == "unchanged"  # q must be below the false discovery rate
-    assert time_verdict(0.89, 0.01, 0.10, 0.05) == "improvement"
-    assert time_verdict(0.95, 1e-9, 0.10, 0.05) == "unchanged"
+    assert time_verdict(1.11, 0.01, 0.10, 0.05, 0.9) == "regression"
+    assert time_verdict(1.10, 0.01, 0.10, 0.05, 0.9) == "unchanged"  # must exceed the threshold
+    assert time_verdict(1.50, 0.05, 0.10, 0.05, 0.9) == "unchanged"  # q must be below the false discovery rate
+    assert time_verdict(0.89, 0.01, 0.10, 0.05, 0.1) == "improvement"
+    assert time_verdict(0.95, 1e-9, 0.10, 0.05, 0.1) == "unchanged"
+    # The rank test must point the way the ratio does: `slower` = share of round pairs where current is slower.
+    assert time_verdict(1.20, 0.01, 0.10, 0.05, slower=0.9) == "regression"
+    assert time_verdict(1.20, 0.01, 0.10, 0.05, slower=0.1) == "unchanged"
+    assert time_verdict(0.80, 0.01, 0.10, 0.05, slower=0.9) == "unchanged"
+    assert time_verdict(0.80, 0.01, 0.10, 0.05, slower=0.1) == "improvement"
 
 
 def test_exact_p_values_and_bh_correction_clears_a_lone_weak_change(tmp_path: Path):
@@ -151,6 +156,23 @@ def test_seeds_of_a_configuration_are_pooled_as_repeats(tmp_path: Path):
     slower = make_run(tmp_path / "e", result("lstm", tight * 1.25, seed=0), result("lstm", tight * 1.2, seed=1),
                       result("gru", tight, seed=0))  # fmt: skip
     assert by(gate(base, slower, TIME_ONLY), "time")["lstm"].verdict == "regression"  # both seeds slower
+
+
+def test_a_pooled_test_driven_by_the_opposite_shift_is_no_verdict(tmp_path: Path):
+    # Current: seed 0 slower by 30% in 15 rounds, seed 1 faster by 5% in 200. The median of the two medians is
+    # +12.5%, above the threshold, and the rank test on all 215 rounds is highly significant, but for the
+    # improvement that 200 of them show: no regression.
+    spread = np.linspace(-0.01, 0.01, 100)
+    base = make_run(tmp_path / "a", result("lstm", (10 + spread) * MS, seed=0),
+                    result("lstm", (10 + spread) * MS, seed=1))  # fmt: skip
+    cur = make_run(tmp_path / "b", result("lstm", (13 + spread[:15]) * MS, seed=0),
+                   result("lstm", (9.5 + np.linspace(-0.01, 0.01, 200)) * MS, seed=1))  # fmt: skip
+    f = by(gate(base, cur, TIME_ONLY), "time")["lstm"]
+    assert f.change == pytest.approx(0.125, abs=1e-3) and f.q_value < 1e-20
+    assert f.verdict == "unchanged"
+    both = make_run(tmp_path / "c", result("lstm", (13 + spread[:15]) * MS, seed=0),
+                    result("lstm", (10.5 + np.linspace(-0.01, 0.01, 200)) * MS, seed=1))  # fmt: skip
+    assert by(gate(base, both, TIME_ONLY), "time")["lstm"].verdict == "regression"  # the same way: a regression
 
 
 def test_cli_shows_a_pooled_configuration_in_its_unit(tmp_path: Path):

@@ -109,7 +109,8 @@ def test_output_labels_units_columns_and_skips(tmp_path: Path):
     assert machine.returncode == 1, machine.stderr
     out = " ".join(machine.stdout.split())
     for text in ("time = median of round i / the machine workload's round i",
-                 "x machine workload", "median step time (x machine workload)", "change: current / baseline - 1",
+                 "x machine workload", "median step time (x machine workload; over seeds, the median of their medians)",
+                 "change: current / baseline - 1",
                  "q: Benjamini-Hochberg adjusted p-value", "trials per metric and verdict"):  # fmt: skip
         assert text.lower() in out.lower() and text.lower() in " ".join(md.read_text().split()).lower(), text
     assert json.loads((tmp_path / "v.json").read_text())["time_unit"] == "x machine workload"
@@ -118,4 +119,4 @@ def test_output_labels_units_columns_and_skips(tmp_path: Path):
     skipped = "skipped = not judged: time: 1 trial, the RNN reference of --normalize rnn (its own rounds are the"
     assert skipped in rnn.stdout and skipped in md.read_text()
     plain = cli("gate", str(base), str(cur.dir), "--rules", "time:median:10%")
-    assert "ms" in plain.stdout.split("regressions:")[1] and "median step time (ms)" in plain.stdout
+    assert "ms" in plain.stdout.split("regressions:")[1] and "median step time (ms;" in plain.stdout

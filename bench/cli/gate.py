@@ -161,9 +161,10 @@ NORMALIZED = {
 def columns(normalize: str) -> str:
     """The legend of the regressions and improvements tables."""
     unit = "ms" if normalize == "none" else TIME_UNITS[normalize]
-    return (f"baseline, current: median step time ({unit}), convergence epoch, or final held-out loss; change: "
-            "current / baseline - 1; q: Benjamini-Hochberg adjusted p-value of a two-sided Mann-Whitney U test on "
-            "the per-round samples (time only; a time change counts when q < the false discovery rate)")  # fmt: skip
+    return (f"baseline, current: median step time ({unit}; over seeds, the median of their medians), convergence "
+            "epoch, or final held-out loss; change: current / baseline - 1; q: Benjamini-Hochberg adjusted p-value "
+            "of a two-sided Mann-Whitney U test on the per-round samples of every seed (time only; a time change "
+            "counts when q < the false discovery rate and the test's shift points the same way)")  # fmt: skip
 
 
 def counts(findings: list[Finding]) -> pd.DataFrame:
@@ -242,7 +243,8 @@ def markdown_report(findings: list[Finding], setting: Setting) -> str:
     if any(f.verdict in ("regression", "improvement") for f in findings):
         lines += [markdown_cell(f"Columns: {columns(setting.normalize)}."), ""]
     table = counts(findings)
-    lines += ["### Trials per metric and verdict", "", _markdown_table(table.reset_index(names="metric")), ""]
+    heading = "### Trials per metric and verdict (time: configurations, their seeds pooled; skipped: trials)"
+    lines += [heading, "", _markdown_table(table.reset_index(names="metric")), ""]
     lines += [markdown_cell(f"- skipped = not judged: {line}") for line in skipped_lines(findings)] + [""]
     return "\n".join(lines)
 
