@@ -99,7 +99,12 @@ def _noise_sentence(configs: pd.DataFrame, trials: pd.DataFrame) -> str:
         parts.append(
             f"The machine's own speed (a fixed workload timed in every round) varied by x{drift:.2f} "
             f"(p90/p10) during the run"
-            + ("." if steady else ": too unsteady for absolute times to be compared with another run; compare ratios.")
+            + (
+                ": steady, so this run's absolute times hold for the machine as it ran then (a run on a busier host "
+                "can land outside their intervals; across runs, compare ratios)."
+                if steady
+                else ": too unsteady for absolute times to be compared with another run; compare ratios."
+            )
         )
     return " ".join(parts)
 
