@@ -260,20 +260,17 @@ def _time_findings(
                 ids.append(trial_id)
         if ids:
             tested.append((ids, _pooled_label(rows.loc[ids])))
-    tests = [
-        mannwhitneyu(np.concatenate([after[t] for t in ids]), np.concatenate([before[t] for t in ids]),
-                     alternative="two-sided")
-        for ids, _ in tested
-    ]  # fmt: skip
+    pooled = [(np.concatenate([after[t] for t in ids]), np.concatenate([before[t] for t in ids])) for ids, _ in tested]
+    tests = [mannwhitneyu(now, then, alternative="two-sided") for now, then in pooled]
     p_values = [test.pvalue for test in tests]
     q_values = false_discovery_control(p_values, method="bh") if p_values else []
     unit = TIME_UNITS[normalize]
     findings = []
-    for (ids, name), test, q in zip(tested, tests, q_values, strict=True):
+    for (ids, name), (now, then), test, q in zip(tested, pooled, tests, q_values, strict=True):
         b = float(np.median([np.median(before[t]) for t in ids]))
         a = float(np.median([np.median(after[t]) for t in ids]))
-        pairs = sum(len(after[t]) for t in ids) * sum(len(before[t]) for t in ids)
-        verdict = time_verdict(a / b, float(q), rule.relative or 0.0, fdr, float(test.statistic) / pairs)
+        slower = float(test.statistic) / (len(now) * len(then))
+        verdict = time_verdict(a / b, float(q), rule.relative or 0.0, fdr, slower)
         findings.append(Finding(",".join(ids), name, "time", verdict, b, a, a / b - 1, float(test.pvalue),
                                 float(q), note=unit))  # fmt: skip
     return findings + skipped
