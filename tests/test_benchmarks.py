@@ -47,6 +47,8 @@ def test_repeatability_on_hand_made_tables():
     assert s["ratio_change_p90"] == pytest.approx(0.09)
     assert s["seed_spread_median"] == pytest.approx(1.0)  # spreads 1.1, 1.0 | 1.0, 1.0 (rnn has none)
     assert s["seed_spread_p90"] == pytest.approx(1.07)
+    assert (s["seed_spread_median_1"], s["seed_spread_p90_1"]) == (pytest.approx(1.05), pytest.approx(1.09))
+    assert (s["seed_spread_median_2"], s["seed_spread_p90_2"]) == (1.0, 1.0)
     assert s["time_change_median"] == pytest.approx(0.0)
     assert s["time_change_p90"] == pytest.approx(0.14)  # lstm hidden 16: 10 ms -> 12 ms
     assert s["time_contained_min"] == pytest.approx(0.75)  # 12 ms is outside [9, 11] ms

@@ -70,6 +70,12 @@ def repeatability(first: pd.DataFrame, second: pd.DataFrame) -> Repeatability:
         "configs": float(len(both)),
         "seed_spread_median": _p(spreads, 50),
         "seed_spread_p90": _p(spreads, 90),
+        # Each run on its own (printed; the criteria above pool both runs' spreads).
+        **{
+            f"seed_spread_{q}_{i}": _p(both[f"seed_spread_{i}"], pct)
+            for i in (1, 2)
+            for q, pct in (("median", 50), ("p90", 90))
+        },
         "ratio_change_median": _p(both["ratio_change"], 50),
         "ratio_change_p90": _p(both["ratio_change"], 90),
         "time_change_median": _p(both["time_change"], 50),
