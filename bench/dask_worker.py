@@ -6,12 +6,12 @@ torch) installed. Dask is imported inside the functions, never at import time.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.faults import TEST_KILL_ENV, maybe_kill_for_test  # noqa: F401  (TEST_KILL_ENV: re-exported for tests)
+from bench.machine_gate import usable_cpus
 from bench.placement import HostInfo
 from bench.train import TrialOptions
 from bench.trial import Trial, TrialResult
@@ -56,11 +56,6 @@ def probe_host() -> HostInfo:
     if not gpus and mps and mps.is_available():
         gpus = 1
     return HostInfo(usable_cpus(), gpus)
-
-
-def usable_cpus() -> int:
-    """Cores this process may run on (its affinity mask: a Slurm allocation's, say)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _test_kill_hook(trial: Trial) -> None:

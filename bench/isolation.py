@@ -1,24 +1,31 @@
-"""Crash isolation for the local executor: timing groups run in one long-lived child process.
+"""Crash isolation for the local executor: timing groups run in long-lived child processes.
 
-The child (started with `spawn`, so it shares no torch state with the driver) pays torch's start-up
+A child (started with `spawn`, so it shares no torch state with the driver) pays torch's start-up
 and the warm-up trial once, then runs one timing group per request and reports, through a pipe,
 each trial as it starts and the group's results when it ends. When the kernel kills it (out of
 memory) or it crashes, the driver learns which trial was in flight, starts a fresh child, and
 retries: a trial in flight at `ATTEMPTS` deaths becomes a `failed` row naming the cause, and the
 sweep goes on. This is the rule the Dask executor applies to a dead worker.
+
+With `processes` > 1, that many children take groups from one queue in the shuffled order, each fed
+by a driver thread. Their CPU training epochs run side by side, but every timing phase holds the
+machine alone (`bench.machine_gate`), so parallel training shortens a sweep without touching a timed
+round.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from bench.machine_gate import MachineGate, usable_cpus
 from bench.train import TrialOptions
 from bench.trial import Trial, TrialResult
 
@@ -40,13 +47,15 @@ def death_cause(exitcode: int | None) -> str:
     return f"exited with status {exitcode}"
 
 
-def _child_main(conn) -> None:
+def _child_main(conn, gate: MachineGate | None) -> None:
     """The child: warm up once, then run groups until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _exit_with_parent()
     from bench.faults import maybe_kill_for_test
-    from bench.train import run_group, warm_up_process
+    from bench.train import run_group, use_gate, warm_up_process
 
+    if gate is not None:
+        use_gate(gate)
     warm_up_process()
 
     def started(trial_id: str) -> None:
@@ -83,10 +92,10 @@ class _Death:
 class ChildWorker:
     """One child process; `run` sends it a group and returns its results, or a `_Death`."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: MachineGate | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_child_main, args=(child,), daemon=True, name="rnnbench-trials")
+        self.process = ctx.Process(target=_child_main, args=(child, gate), daemon=True, name="rnnbench-trials")
         self.process.start()
         child.close()
 
@@ -118,31 +127,94 @@ class ChildWorker:
 
 
 def isolated_executor(groups: list[list[Trial]], options: TrialOptions,
-                      on_start: Callable[[str], None] = lambda trial_id: None) -> Iterator[TrialResult]:  # fmt: skip
-    """Run `groups` one after another in a child process; yields every trial's result."""
-    worker: ChildWorker | None = None
-    deaths: Counter[str] = Counter()
-    pending = [list(g) for g in groups]
+                      on_start: Callable[[str], None] = lambda trial_id: None,
+                      processes: int = 1) -> Iterator[TrialResult]:  # fmt: skip
+    """Run `groups` in `processes` child processes, in their order; yields every trial's result as its
+    group ends (with several processes, groups end out of order)."""
+    processes = max(1, min(processes, len(groups)))
+    gates: list[MachineGate | None] = [None]
+    if processes > 1:
+        gates = MachineGate.shared(multiprocessing.get_context("spawn"), processes, usable_cpus())
+    pool = _Pool(groups, options, on_start)
+    threads = [threading.Thread(target=pool.serve, args=(g,), daemon=True, name=f"rnnbench-feed-{i}")
+               for i, g in enumerate(gates)]  # fmt: skip
+    for t in threads:
+        t.start()
     try:
-        while pending:
-            group = pending.pop(0)
-            worker = worker or ChildWorker()
-            outcome = worker.run(group, options, on_start)
-            if not isinstance(outcome, _Death):
-                yield from outcome
+        while True:
+            try:
+                item = pool.results.get(timeout=POLL_S)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads) and pool.results.empty():
+                    return
                 continue
-            worker.close()
-            worker = None
-            culprits = [t for t in group if outcome.in_flight in ("", t.trial_id)]
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        pool.stop.set()
+        pool.close_workers()
+        for t in threads:
+            t.join(10)
+
+
+class _Pool:
+    """The shared queue of groups, the death counts, and one `serve` loop per child (in a driver thread)."""
+
+    def __init__(self, groups: list[list[Trial]], options: TrialOptions, on_start: Callable[[str], None]) -> None:
+        self.pending = deque(list(g) for g in groups)
+        self.options, self.on_start = options, on_start
+        self.results: queue.Queue = queue.Queue()
+        self.deaths: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.workers: list[ChildWorker] = []
+
+    def _next(self) -> list[Trial] | None:
+        with self.lock:
+            return self.pending.popleft() if self.pending and not self.stop.is_set() else None
+
+    def serve(self, gate: MachineGate | None) -> None:
+        worker: ChildWorker | None = None
+        try:
+            while (group := self._next()) is not None:
+                if worker is None:
+                    worker = ChildWorker(gate)
+                    with self.lock:
+                        self.workers.append(worker)
+                outcome = worker.run(group, self.options, self.on_start)
+                if not isinstance(outcome, _Death):
+                    for result in outcome:
+                        self.results.put(result)
+                    continue
+                if self.stop.is_set():
+                    return
+                worker.close()
+                worker = None
+                if gate is not None:
+                    gate.clear()
+                self._after_death(group, outcome)
+        except BaseException as e:  # surfaced in the driver's own thread
+            self.results.put(e)
+        finally:
+            if worker is not None:
+                worker.close()
+
+    def _after_death(self, group: list[Trial], outcome: _Death) -> None:
+        culprits = [t for t in group if outcome.in_flight in ("", t.trial_id)]
+        with self.lock:
             for trial in culprits:
-                deaths[trial.trial_id] += 1
-            given_up = [t for t in culprits if deaths[t.trial_id] >= ATTEMPTS]
-            for trial in given_up:
-                yield TrialResult(trial, "failed", error=f"the trial's process died on each of {ATTEMPTS} attempts: "
-                                                         f"{outcome.cause}")  # fmt: skip
+                self.deaths[trial.trial_id] += 1
+            given_up = [t for t in culprits if self.deaths[t.trial_id] >= ATTEMPTS]
             retry = [t for t in group if t not in given_up]
             if retry:
-                pending.insert(0, retry)
-    finally:
-        if worker is not None:
+                self.pending.appendleft(retry)
+        for trial in given_up:
+            self.results.put(TrialResult(trial, "failed", error=f"the trial's process died on each of {ATTEMPTS} "
+                                                                f"attempts: {outcome.cause}"))  # fmt: skip
+
+    def close_workers(self) -> None:
+        with self.lock:
+            workers = list(self.workers)
+        for worker in workers:
             worker.close()

@@ -43,7 +43,7 @@ OUTCOME_COLUMNS = (
     "trial_id", "status", "error", "params", "baseline_loss", "stuck_at_baseline",
     "convergence_epoch", "first_hit_epoch", "epochs_run", "final_loss", "final_metric",
     "time_per_step_median_s", "time_per_step_iqr_s", "time_per_step_min_s", "time_per_step_mean_s",
-    "rounds", "warmup_rounds", "train_time_s", "time_to_converge_s",
+    "rounds", "warmup_rounds", "train_time_s", "trained_beside", "time_to_converge_s",
     "steps_run", "steps_to_solve", "time_to_solve_s", "solve_censored", "budget", "steps_per_s", "samples_per_s",
     "tokens_per_s", "peak_mem_bytes", "flops_per_step", "gflops", "tflops", "peak_tflops", "peak_fraction",
     "torch_threads", "compile_time_s", "shared_host", "worker", "group_id", "group_size", "timing_slot",
@@ -54,6 +54,7 @@ RATIO_COLUMNS = DERIVED  # filled from the RNN sibling by bench.analysis
 TRIAL_COLUMNS = ("schema_version",) + AXES + OUTCOME_COLUMNS + RATIO_COLUMNS
 CURVE_COLUMNS = (
     "schema_version", "trial_id", "epoch", "loss", "metric", "predicted", "solved", "train_time_s", "steps",
+    "beside",
 )  # fmt: skip
 
 
@@ -88,6 +89,7 @@ def trial_row(result: TrialResult) -> dict:
         rounds=stats["rounds"],
         warmup_rounds=result.warmup_rounds,
         train_time_s=sum(r.train_time_s for r in result.curve),
+        trained_beside=sum(r.beside for r in result.curve) / len(result.curve) if result.curve else None,
         time_to_converge_s=sum(r.train_time_s for r in result.curve[:conv]) if conv else None,
         **_solve(result),
         steps_per_s=steps_per_s,

@@ -48,12 +48,13 @@ def in_process_executor(groups: list[list[Trial]], options: TrialOptions,
         yield from run_group(group, options, on_start)
 
 
-def local_executor(groups: list[list[Trial]], options: TrialOptions,
-                   on_start: Callable[[str], None] = lambda t: None) -> Iterator[TrialResult]:  # fmt: skip
-    """The default: groups one after another in a crash-isolated child process (`bench.isolation`)."""
+def local_executor(groups: list[list[Trial]], options: TrialOptions, on_start: Callable[[str], None] = lambda t: None,
+                   processes: int = 1) -> Iterator[TrialResult]:  # fmt: skip
+    """The default: groups in crash-isolated child processes (`bench.isolation`), `processes` of them training
+    side by side, each timing phase alone."""
     from bench.isolation import isolated_executor
 
-    return isolated_executor(groups, options, on_start)
+    return isolated_executor(groups, options, on_start, processes)
 
 
 @dataclass

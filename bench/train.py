@@ -18,6 +18,7 @@ import torch
 from bench import devices
 from bench.convergence import convergence_epoch, stop_reason
 from bench.flops import step_flops
+from bench.machine_gate import MachineGate, NoGate
 from bench.memory import PeakMemory
 from bench.models import RecurrentNet, count_params
 from bench.tasks import TASKS, Batch, Task
@@ -26,6 +27,7 @@ from bench.trial import EpochRecord, Trial, TrialResult
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
 _default_threads = 0  # what `threads = 0` means here; see default_threads()
+_gate: MachineGate | NoGate = NoGate()  # see use_gate()
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -144,6 +146,12 @@ def set_default_threads(n: int) -> None:
     """The thread count `threads = 0` means in this process (a Dask worker's share of its host's cores)."""
     global _default_threads
     _default_threads = n
+
+
+def use_gate(gate: MachineGate | NoGate) -> None:
+    """This process trains beside others (`bench.machine_gate`): epochs share the machine, timing has it alone."""
+    global _gate
+    _gate = gate
 
 
 def default_threads() -> int:
@@ -284,7 +292,8 @@ def _time_group(timed: list[_Trained], options: TrialOptions) -> _GroupSamples:
     if not own:
         steps["reference"] = _reference_step(trial, options)
     steps[MACHINE] = machine_workload()
-    paired = time_paired(steps, options.plan, random.Random(f"{options.order_seed}:{trial.group_id}"))
+    with _gate.alone():
+        paired = time_paired(steps, options.plan, random.Random(f"{options.order_seed}:{trial.group_id}"))
     keys = [f"member{i}" for i in range(len(timed))]
     reference = own[0] if own else "reference"
     warm = paired.rewarmed
@@ -317,10 +326,11 @@ def _make_step(model, opt, task: Task, trial: Trial, sample: Batch) -> tuple[Ste
     compiled = torch.compile(step)
     # The first call traces and compiles, and also trains one step on the first batch; that
     # wall time is the compile time, kept out of every time-per-step figure.
-    start = time.perf_counter()
-    compiled(sample.x, sample.y)
-    devices.synchronize(trial.device)
-    return compiled, time.perf_counter() - start
+    with _gate.alone():
+        start = time.perf_counter()
+        compiled(sample.x, sample.y)
+        devices.synchronize(trial.device)
+        return compiled, time.perf_counter() - start
 
 
 def _synced(step: Step, batch: Batch, device: str) -> Callable[[], None]:
@@ -337,17 +347,18 @@ def _train(model, step: Step, task: Task, trial: Trial, gen, eval_set: Batch, op
     curve: list[EpochRecord] = []
     steps, spent = 0, 0.0  # training steps and training seconds so far
     for epoch in range(1, trial.max_epochs + 1):
-        done, train_time, loss = _epoch_steps(step, task, trial, gen, steps, spent)
+        with _gate.epoch(torch.get_num_threads(), on_cpu=trial.device == "cpu") as hold:
+            done, train_time, loss = _epoch_steps(step, task, trial, gen, steps, spent)
+            model.eval()
+            with torch.no_grad(), devices.autocast(trial):
+                score = task.score(model(eval_set.x).float(), eval_set.y, trial)
+            model.train()
         steps += done
         spent += train_time
-        model.eval()
-        with torch.no_grad(), devices.autocast(trial):
-            score = task.score(model(eval_set.x).float(), eval_set.y, trial)
-        model.train()
         lost = loss is not None and not math.isfinite(loss.item()) or not math.isfinite(score.loss)
         solved = score.solved and not lost
         curve.append(EpochRecord(epoch, float("nan") if lost else score.loss, score.metric, score.predicted,
-                                 solved, train_time, steps))  # fmt: skip
+                                 solved, train_time, steps, hold.beside))  # fmt: skip
         if options.on_epoch is not None:
             options.on_epoch(trial, curve[-1])
         if lost:

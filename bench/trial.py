@@ -86,6 +86,7 @@ class EpochRecord:
     solved: bool
     train_time_s: float  # wall time of this epoch's training steps only
     steps: int = 0  # training steps run up to the end of this epoch (cumulative)
+    beside: bool = False  # another process's training epoch ran beside it (`--train-processes`)
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,9 @@ def test_kill_9_of_the_driver_leaves_a_marker_and_resume_completes_each_trial_on
         (("--seeds", "99999999999999999999999"), "--seeds: '99999999999999999999999' must list at least one seed"),
         (("--out", ""), "--out: an empty folder name"),
         (("--order-seed", "-1"), "--order-seed: -1 must be in"),
+        (("--train-processes", "0"), "--train-processes: '0' is not a count; give a whole number >= 1, or auto"),
+        (("--train-processes", "two"), "--train-processes: 'two' is not a count"),
+        (("--train-processes", "2", "--executor", "in-process"), "--train-processes 2 needs --executor local"),
     ],
 )
 def test_run_options_are_validated_before_any_work(tmp_path, args, message):

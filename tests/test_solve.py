@@ -119,3 +119,14 @@ def test_configurations_at_one_length_are_told_apart():
     t = table(row(steps=300, seconds=3.0, hidden=32), row(steps=300, seconds=3.0, hidden=64))
     out = solve.solve_outcomes(t)
     assert out["config"].nunique() == 2 and out["config_label"].tolist() == ["hidden=32", "hidden=64"]
+
+
+def test_the_report_says_how_much_training_ran_beside_another_process():
+    from bench.report.sections_solve import _beside_text
+
+    outcomes = pd.DataFrame({"trained_beside": [0.0, 0.5, 1.0, 0.25]})
+    text = _beside_text(outcomes)
+    assert text.startswith("3 of 4 trained trials trained beside another training process")
+    assert "median 50% of them" in text
+    assert _beside_text(pd.DataFrame({"trained_beside": [0.0, 0.0]})) == ""
+    assert _beside_text(pd.DataFrame({"final_loss": [0.1]})) == ""  # a run of an older rnnbench

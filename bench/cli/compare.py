@@ -115,7 +115,7 @@ def _sweep_args(args: argparse.Namespace, out: Path) -> argparse.Namespace:
     return argparse.Namespace(out=str(out), time_budget=args.time_budget, warmup_rounds=args.warmup_rounds,
                               executor=args.executor, order_seed=args.order_seed, deterministic=args.deterministic,
                               extend=False, verbose=False, no_progress=True, scheduler=None, workers=None,
-                              allow_shared_host=False)  # fmt: skip
+                              allow_shared_host=False, train_processes="1")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

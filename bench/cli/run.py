@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import shlex
 import shutil
@@ -74,6 +75,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="local: one timing group after another in a child process that is restarted when it dies (a "
         "trial killed twice, e.g. out of memory, becomes a failed row); in-process: the same in this process, "
         "without that isolation; dask: on a Dask cluster",
+    )
+    p.add_argument(
+        "--train-processes",
+        default="auto",
+        metavar="N",
+        help="with --executor local: child processes whose CPU training epochs run side by side (every timing "
+        "phase still has the machine alone); auto: one per usable core, at most 4",
     )
     p.add_argument(
         "--order-seed",
@@ -239,8 +247,30 @@ def _check_args(args: argparse.Namespace) -> None:
         raise BenchError(f"--workers: {args.workers} must be >= 1")
     if args.executor == "local" and (args.scheduler or args.workers):
         raise BenchError("--scheduler and --workers need --executor dask")
+    args.train_processes = train_processes(args.train_processes, args.executor)
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise BenchError(f"--out: {args.out!r} exists and is not a folder")
+
+
+MAX_AUTO_PROCESSES = 4  # each child holds its own torch (about 0.3 GB), and timing waits for every epoch
+
+
+def train_processes(value: str, executor: str) -> int:
+    """--train-processes as a count: 'auto' is one per usable core, at most MAX_AUTO_PROCESSES; 1 off local."""
+    if value == "auto":
+        from bench.machine_gate import usable_cpus
+
+        return min(usable_cpus(), MAX_AUTO_PROCESSES) if executor == "local" else 1
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise BenchError(f"--train-processes: {value!r} is not a count; give a whole number >= 1, or auto")
+    if n > 1 and executor != "local":
+        raise BenchError(f"--train-processes {n} needs --executor local (the {executor} executor runs one group "
+                         "at a time per process)")  # fmt: skip
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -307,8 +337,10 @@ def _sweep_locked(args: argparse.Namespace, suite, slowdown: dict[str, float], o
     try:
         all_trials, suite = _check_resume(out, suite, args.extend)
         executor = in_process_executor if args.executor == "in-process" else local_executor
+        if args.executor == "local":
+            executor = functools.partial(local_executor, processes=args.train_processes)
         extra = {"inject_slowdown": slowdown, "executor": args.executor, "suite_path": suite.path,
-                 "order_seed": args.order_seed}  # fmt: skip
+                 "order_seed": args.order_seed, "train_processes": args.train_processes}  # fmt: skip
         if args.executor == "dask":
             from bench.distributed import dask_executor
 

@@ -37,6 +37,22 @@ def _steps(value: object) -> str:
 FORMATS = {"median_time_to_solve_s": _time, "median_steps_to_solve": _steps}
 
 
+def _beside_text(outcomes) -> str:
+    """How much training shared the CPU with another training process (`--train-processes`), if any did."""
+    if "trained_beside" not in outcomes:
+        return ""
+    share = outcomes["trained_beside"].astype(float)
+    shared = share[share > 0]
+    if shared.empty:
+        return ""
+    return (
+        f"{len(shared)} of {len(share)} trained trials trained beside another training process for part of "
+        f"their epochs (median {shared.median():.0%} of them; --train-processes). Timing phases never ran "
+        "beside training, but these wall times include whatever the neighbour cost (curves.csv marks each "
+        "epoch; the README gives what it cost on a 2-core VM)."
+    )
+
+
 def solve_section(results: Results, options: ReportOptions) -> Section:
     outcomes = solve.solve_outcomes(results.trials)
     if outcomes.empty:
@@ -49,6 +65,9 @@ def solve_section(results: Results, options: ReportOptions) -> Section:
         "both cells solved on some seeds, the ratio is the median over those seeds [min-max]; otherwise the "
         "counts are compared within the stated budget."
     ))  # fmt: skip
+    beside = _beside_text(outcomes)
+    if beside:
+        body.append(paragraph(beside))
     body.append(table(solve.headline(outcomes), HEADLINE_HEADERS, FORMATS, cls="solve", text_columns=TEXT))
     body += _survival(best)
     body += _learning_rates(outcomes)
