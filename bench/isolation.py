@@ -25,7 +25,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from bench.machine_gate import MachineGate, usable_cpus
+from bench.machine_gate import MachineGate, NoGate, usable_cpus
 from bench.train import TrialOptions
 from bench.trial import Trial, TrialResult
 
@@ -56,6 +56,7 @@ def _child_main(conn, gate: MachineGate | None) -> None:
 
     if gate is not None:
         use_gate(gate)
+        gate.starting(False)  # torch is imported; the warm-up's own work holds shares like any trial's
     warm_up_process()
 
     def started(trial_id: str) -> None:
@@ -67,8 +68,12 @@ def _child_main(conn, gate: MachineGate | None) -> None:
             request = conn.recv()
         except EOFError:
             return
-        group, options = request
-        conn.send(("done", run_group(group, options, on_start=started)))
+        group, options, alone = request
+        if alone and gate is not None:  # a retry after a death: nothing of ours runs beside it
+            with gate.alone():
+                conn.send(("done", run_group(group, options, on_start=started)))
+        else:
+            conn.send(("done", run_group(group, options, on_start=started)))
 
 
 def _exit_with_parent() -> None:
@@ -96,11 +101,14 @@ class ChildWorker:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_child_main, args=(child, gate), daemon=True, name="rnnbench-trials")
+        self._closing = threading.Lock()
+        if gate is not None:
+            gate.starting(True)  # its torch import must not run beside another child's timing
         self.process.start()
         child.close()
 
-    def run(self, group: list[Trial], options: TrialOptions, on_start: Callable[[str], None]):
-        self.conn.send((group, options))
+    def run(self, group: list[Trial], options: TrialOptions, on_start: Callable[[str], None], alone: bool = False):
+        self.conn.send((group, options, alone))
         in_flight = ""
         while True:
             try:
@@ -118,23 +126,27 @@ class ChildWorker:
             on_start(payload)
 
     def close(self) -> None:
-        """Close the pipe (an idle child exits on it at once); a child still busy (Ctrl-C) is killed."""
-        self.conn.close()
-        self.process.join(2)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+        """Close the pipe (an idle child exits on it at once); a child still busy (Ctrl-C) is killed. Safe to
+        call from two threads at once (its feeder and the executor's shutdown)."""
+        with self._closing:
+            self.conn.close()
+            self.process.join(2)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
 
 
 def isolated_executor(groups: list[list[Trial]], options: TrialOptions,
                       on_start: Callable[[str], None] = lambda trial_id: None,
                       processes: int = 1) -> Iterator[TrialResult]:  # fmt: skip
     """Run `groups` in `processes` child processes, in their order; yields every trial's result as its
-    group ends (with several processes, groups end out of order)."""
+    group ends (with several processes, groups end out of order). With several, the driver holds a share of
+    the machine while its caller handles a result (writing it), so that never runs beside a timing phase."""
     processes = max(1, min(processes, len(groups)))
     gates: list[MachineGate | None] = [None]
+    driver: MachineGate | NoGate = NoGate()
     if processes > 1:
-        gates = MachineGate.shared(multiprocessing.get_context("spawn"), processes, usable_cpus())
+        *gates, driver = MachineGate.shared(multiprocessing.get_context("spawn"), processes + 1, usable_cpus())
     pool = _Pool(groups, options, on_start)
     threads = [threading.Thread(target=pool.serve, args=(g,), daemon=True, name=f"rnnbench-feed-{i}")
                for i, g in enumerate(gates)]  # fmt: skip
@@ -150,7 +162,8 @@ def isolated_executor(groups: list[list[Trial]], options: TrialOptions,
                 continue
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            with driver.share(1):
+                yield item
     finally:
         pool.stop.set()
         pool.close_workers()
@@ -162,7 +175,7 @@ class _Pool:
     """The shared queue of groups, the death counts, and one `serve` loop per child (in a driver thread)."""
 
     def __init__(self, groups: list[list[Trial]], options: TrialOptions, on_start: Callable[[str], None]) -> None:
-        self.pending = deque(list(g) for g in groups)
+        self.pending: deque[tuple[list[Trial], bool]] = deque((list(g), False) for g in groups)
         self.options, self.on_start = options, on_start
         self.results: queue.Queue = queue.Queue()
         self.deaths: Counter[str] = Counter()
@@ -170,19 +183,28 @@ class _Pool:
         self.stop = threading.Event()
         self.workers: list[ChildWorker] = []
 
-    def _next(self) -> list[Trial] | None:
+    def _next(self) -> tuple[list[Trial], bool] | None:
         with self.lock:
             return self.pending.popleft() if self.pending and not self.stop.is_set() else None
+
+    def _start(self, gate: MachineGate | None) -> ChildWorker | None:
+        """A fresh child, registered for shutdown; None once the executor is stopping."""
+        with self.lock:
+            if self.stop.is_set():
+                return None
+            worker = ChildWorker(gate)
+            self.workers.append(worker)
+            return worker
 
     def serve(self, gate: MachineGate | None) -> None:
         worker: ChildWorker | None = None
         try:
-            while (group := self._next()) is not None:
+            while (item := self._next()) is not None:
+                group, retried = item
+                worker = worker or self._start(gate)
                 if worker is None:
-                    worker = ChildWorker(gate)
-                    with self.lock:
-                        self.workers.append(worker)
-                outcome = worker.run(group, self.options, self.on_start)
+                    return
+                outcome = worker.run(group, self.options, self.on_start, alone=retried and gate is not None)
                 if not isinstance(outcome, _Death):
                     for result in outcome:
                         self.results.put(result)
@@ -190,9 +212,9 @@ class _Pool:
                 if self.stop.is_set():
                     return
                 worker.close()
-                worker = None
                 if gate is not None:
-                    gate.clear()
+                    gate.clear(worker.process.pid)
+                worker = None
                 self._after_death(group, outcome)
         except BaseException as e:  # surfaced in the driver's own thread
             self.results.put(e)
@@ -201,6 +223,9 @@ class _Pool:
                 worker.close()
 
     def _after_death(self, group: list[Trial], outcome: _Death) -> None:
+        """Count the death against the trial in flight (all of the group's, in its timing phase); retry the
+        rest first, with the machine alone: beside another child, the kernel's OOM killer may have picked
+        this one for the other's appetite."""
         culprits = [t for t in group if outcome.in_flight in ("", t.trial_id)]
         with self.lock:
             for trial in culprits:
@@ -208,7 +233,7 @@ class _Pool:
             given_up = [t for t in culprits if self.deaths[t.trial_id] >= ATTEMPTS]
             retry = [t for t in group if t not in given_up]
             if retry:
-                self.pending.appendleft(retry)
+                self.pending.appendleft((retry, True))
         for trial in given_up:
             self.results.put(TrialResult(trial, "failed", error=f"the trial's process died on each of {ATTEMPTS} "
                                                                 f"attempts: {outcome.cause}"))  # fmt: skip

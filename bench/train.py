@@ -149,9 +149,14 @@ def set_default_threads(n: int) -> None:
 
 
 def use_gate(gate: MachineGate | NoGate) -> None:
-    """This process trains beside others (`bench.machine_gate`): epochs share the machine, timing has it alone."""
+    """This process works beside others (`bench.machine_gate`): its work shares the machine, timing has it alone."""
     global _gate
     _gate = gate
+
+
+def _busy(trial: Trial, epoch: bool = False):
+    """This process's share of the machine for work outside a timing phase (`bench.machine_gate`)."""
+    return _gate.share(torch.get_num_threads(), on_cpu=trial.device == "cpu", epoch=epoch)
 
 
 def default_threads() -> int:
@@ -245,13 +250,17 @@ def _train_trial(trial: Trial, options: TrialOptions) -> _Trained:
     threads = _set_threads(trial)
     torch.manual_seed(trial.seed)
     data_gen = torch.Generator().manual_seed(trial.seed * 7919 + 1)
-    eval_set = _to(task.batch(trial, max(task.eval_size, 1), torch.Generator().manual_seed(trial.seed + 10**6)), trial)
     with PeakMemory(trial.device) as mem:
-        model, opt = build(trial, task)
-        params = count_params(model)
-        first = _to(task.batch(trial, trial.batch, data_gen), trial)
-        step, compile_time = _make_step(model, opt, task, trial, first)
+        with _busy(trial):
+            eval_gen = torch.Generator().manual_seed(trial.seed + 10**6)
+            eval_set = _to(task.batch(trial, max(task.eval_size, 1), eval_gen), trial)
+            model, opt = build(trial, task)
+            params = count_params(model)
+            first = _to(task.batch(trial, trial.batch, data_gen), trial)
+            step, compile_time = _make_step(model, opt, task, trial, first)
         curve, stopped_by = _train(model, step, task, trial, data_gen, eval_set, options) if task.learns else ((), "")
+    with _busy(trial):
+        flops = trial_flops(trial, task)
     result = TrialResult(
         trial,
         "ok",
@@ -261,7 +270,7 @@ def _train_trial(trial: Trial, options: TrialOptions) -> _Trained:
         curve=curve,
         stopped_by=stopped_by,
         peak_mem_bytes=max(0, mem.peak_bytes),
-        flops_per_step=trial_flops(trial, task),
+        flops_per_step=flops,
         torch_threads=threads,
         compile_time_s=compile_time,
         peak_tflops=options.peaks.get(f"{trial.device}/{trial.dtype}", float("nan")),
@@ -290,7 +299,8 @@ def _time_group(timed: list[_Trained], options: TrialOptions) -> _GroupSamples:
     steps = {f"member{i}": t.step for i, t in enumerate(timed)}
     own = [key for key, t in zip(steps, timed, strict=True) if t.result.trial.cell == options.reference_cell]
     if not own:
-        steps["reference"] = _reference_step(trial, options)
+        with _busy(trial):
+            steps["reference"] = _reference_step(trial, options)
     steps[MACHINE] = machine_workload()
     with _gate.alone():
         paired = time_paired(steps, options.plan, random.Random(f"{options.order_seed}:{trial.group_id}"))
@@ -347,7 +357,7 @@ def _train(model, step: Step, task: Task, trial: Trial, gen, eval_set: Batch, op
     curve: list[EpochRecord] = []
     steps, spent = 0, 0.0  # training steps and training seconds so far
     for epoch in range(1, trial.max_epochs + 1):
-        with _gate.epoch(torch.get_num_threads(), on_cpu=trial.device == "cpu") as hold:
+        with _busy(trial, epoch=True) as hold:
             done, train_time, loss = _epoch_steps(step, task, trial, gen, steps, spent)
             model.eval()
             with torch.no_grad(), devices.autocast(trial):
