@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from bench.benchmarks.overhead import Repeat, summary_lines, sweep_overhead
-from bench.benchmarks.repeatability import main, repeatability, verdicts
+from bench.benchmarks.repeatability import main, repeatability, train_step_ratios, verdicts
 from bench.benchmarks.window_noise import main as window_noise
 from bench.benchmarks.window_noise import windows_needed
 from bench.trial import Trial
@@ -56,6 +56,16 @@ def test_repeatability_on_hand_made_tables():
     assert (row["ratio_1"], row["ratio_2"], row["seeds_2"]) == (pytest.approx(2.1), pytest.approx(2.1), 2)
     assert verdicts(s) == {"seed_spread_median": True, "seed_spread_p90": True, "ratio_change_median": False,
                            "ratio_change_p90": False, "time_contained_min": False}  # fmt: skip
+
+
+def test_training_time_per_step_is_compared_trial_by_trial_where_the_steps_match():
+    first = pd.DataFrame({"trial_id": ["a", "b", "c", "d"], "train_time_s": [10.0, 20.0, 5.0, 0.0],
+                          "steps_run": [1000, 2000, 500, 0]})  # fmt: skip
+    second = pd.DataFrame(
+        {"trial_id": ["a", "b", "c", "d"], "train_time_s": [11.0, 18.0, 9.0, 0.0], "steps_run": [1000, 2000, 400, 0]}
+    )  # c stopped elsewhere; d never trained
+    assert sorted(train_step_ratios(first, second)) == [pytest.approx(0.9), pytest.approx(1.1)]
+    assert train_step_ratios(first.drop(columns="steps_run"), second).empty  # an older run's table
 
 
 def test_repeatability_of_a_run_with_itself_is_perfect(capsys):

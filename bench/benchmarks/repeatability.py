@@ -7,7 +7,9 @@ to the RNN (trials.csv `paired_ratio`, what the report plots) and of the absolut
 prints the change between the runs, with the median and p90 over configurations, against issue 11's
 criteria: within a run, a configuration's seed spread of the ratio (max/min) has median <= 1.05 and
 p90 <= 1.15; between runs the ratio changes by median <= 3%, p90 <= 8%; for >= 90% of configurations
-run 1's 95% interval of the time per step contains run 2's median.
+run 1's 95% interval of the time per step contains run 2's median. It also prints how training's wall time
+per step changed, trial by trial (run 2 / run 1, over trials that trained the same steps in both): with
+`--train-processes 1` in one run and the default in the other, what training side by side costs.
 """
 
 from __future__ import annotations
@@ -82,7 +84,21 @@ def repeatability(first: pd.DataFrame, second: pd.DataFrame) -> Repeatability:
         "time_change_p90": _p(both["time_change"], 90),
         "time_contained_min": float(both["time_contained"].mean()) if len(both) else float("nan"),
     }
+    train = train_step_ratios(first, second)
+    summary.update({f"train_step_ratio_{name}": _p(train, q) for name, q in (("p10", 10), ("median", 50),
+                                                                              ("p90", 90))})  # fmt: skip
     return Repeatability(both, summary)
+
+
+def train_step_ratios(first: pd.DataFrame, second: pd.DataFrame) -> pd.Series:
+    """Per trial that trained the same number of steps in both runs: run 2's training wall time per step
+    over run 1's (trials.csv `train_time_s` / `steps_run`)."""
+    columns = ["trial_id", "train_time_s", "steps_run"]
+    if not all(c in t for t in (first, second) for c in columns):
+        return pd.Series(dtype=float)
+    both = first[columns].merge(second[columns], on="trial_id", suffixes=("_1", "_2"))
+    both = both[(both["steps_run_1"] > 0) & (both["steps_run_1"] == both["steps_run_2"])]
+    return both["train_time_s_2"] / both["train_time_s_1"]
 
 
 def verdicts(summary: dict[str, float]) -> dict[str, bool]:
