@@ -7,7 +7,7 @@ to the RNN (trials.csv `paired_ratio`, what the report plots) and of the absolut
 prints the change between the runs, with the median and p90 over configurations, against issue 11's
 criteria: within a run, a configuration's seed spread of the ratio (max/min) has median <= 1.05 and
 p90 <= 1.15; between runs the ratio changes by median <= 3%, p90 <= 8%; for >= 90% of configurations
-run 1's 95% interval of the time per step contains run 2's median. It also prints how training's wall time
+the interval run 1's report gives for the time per step contains run 2's median. It also prints how training's wall time
 per step changed, trial by trial (run 2 / run 1, over trials that trained the same steps in both): with
 `--train-processes 1` in one run and the default in the other, what training side by side costs.
 """
@@ -59,10 +59,16 @@ def _p(values: pd.Series, q: float) -> float:
     return float(np.percentile(x, q)) if len(x) else float("nan")
 
 
-def repeatability(first: pd.DataFrame, second: pd.DataFrame) -> Repeatability:
+def repeatability(first: pd.DataFrame, second: pd.DataFrame, intervals: pd.DataFrame | None = None) -> Repeatability:
     """Compare two runs' trials tables (trials.csv plus time_lo_s/time_hi_s, the 95% interval of each
-    trial's median time per step). Changes are relative: |run 2 / run 1 - 1|."""
+    trial's median time per step). Changes are relative: |run 2 / run 1 - 1|. `intervals` (CONFIG_AXES plus
+    time_lo_s, time_hi_s), where given, replaces run 1's interval of each configuration's time per step:
+    `report_intervals` gives the one the report shows."""
     a, b = per_config(first), per_config(second)
+    if intervals is not None:
+        a = a.drop(columns=["time_lo", "time_hi"]).merge(
+            intervals.rename(columns={"time_lo_s": "time_lo", "time_hi_s": "time_hi"}), on=list(CONFIG_AXES),
+            how="left")  # fmt: skip
     both = a.merge(b, on=list(CONFIG_AXES), suffixes=("_1", "_2"))
     both["ratio_change"] = (both["ratio_2"] / both["ratio_1"] - 1).abs()
     both["time_change"] = (both["time_2"] / both["time_1"] - 1).abs()
@@ -124,6 +130,18 @@ def with_time_intervals(run_dir: Path) -> pd.DataFrame:
     return table
 
 
+def report_intervals(run_dir: Path) -> pd.DataFrame:
+    """The interval the report gives for each configuration's time per step (`bench.report.paired`: the
+    seeds' medians, widened by the machine's drift during the run)."""
+    from bench.report.paired import config_table
+    from bench.report.runs import load_results
+
+    results = load_results([run_dir])
+    table = config_table(results.trials, results.paired, reference=True)
+    table["device"] = table["device_label"].astype(str).str.split(" ").str[0]
+    return table[[*CONFIG_AXES, "time_lo_s", "time_hi_s"]]
+
+
 def run_suite(suite: str, out: Path, extra: list[str]) -> int:
     command = [sys.executable, "-m", "bench", "run", suite, "--out", str(out), "--no-progress", *extra]
     print("$ " + " ".join(command), flush=True)
@@ -164,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: the run into {d} did not finish", file=sys.stderr)
                 return 2
     try:
-        result = repeatability(with_time_intervals(dirs[0]), with_time_intervals(dirs[1]))
+        result = repeatability(with_time_intervals(dirs[0]), with_time_intervals(dirs[1]), report_intervals(dirs[0]))
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
