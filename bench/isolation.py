@@ -15,6 +15,7 @@ round.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -69,10 +70,8 @@ def _child_main(conn, gate: MachineGate | None) -> None:
         except EOFError:
             return
         group, options, alone = request
-        if alone and gate is not None:  # a retry after a death: nothing of ours runs beside it
-            with gate.alone():
-                conn.send(("done", run_group(group, options, on_start=started)))
-        else:
+        # A retry after a death: nothing of ours runs beside it.
+        with gate.alone() if alone and gate is not None else contextlib.nullcontext():
             conn.send(("done", run_group(group, options, on_start=started)))
 
 
@@ -204,7 +203,7 @@ class _Pool:
                 worker = worker or self._start(gate)
                 if worker is None:
                     return
-                outcome = worker.run(group, self.options, self.on_start, alone=retried and gate is not None)
+                outcome = worker.run(group, self.options, self.on_start, alone=retried)
                 if not isinstance(outcome, _Death):
                     for result in outcome:
                         self.results.put(result)

@@ -41,9 +41,17 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+WAITING, EPOCHS, TRAINING, STARTING = 1, 2, 3, 4  # the per-slot blocks after BUSY and OWNER
+
+
 def _block(slots: int, k: int) -> slice:
-    """Block k of the per-slot blocks after BUSY and OWNER: 1 WAITING, 2 EPOCHS, 3 TRAINING, 4 STARTING."""
+    """Per-slot block k (WAITING, EPOCHS, TRAINING or STARTING) of the state."""
     return slice(k * slots + 1, (k + 1) * slots + 1)
+
+
+def _holder(slots: int) -> int:
+    """Index of HOLDER, the pid holding the array's lock."""
+    return 5 * slots + 1
 
 
 def admits_share(state: Sequence[int], slot: int, slots: int, threads: int, cores: int) -> bool:
@@ -51,7 +59,7 @@ def admits_share(state: Sequence[int], slot: int, slots: int, threads: int, core
     another holds it or waits for it; else if nobody else is busy, or all threads busy then fit the cores."""
     if state[slots] == slot + 1:
         return True
-    waiting = state[_block(slots, 1)]
+    waiting = state[_block(slots, WAITING)]
     if state[slots] or any(w for i, w in enumerate(waiting) if i != slot):
         return False
     busy = sum(state[i] for i in range(slots) if i != slot)
@@ -60,7 +68,7 @@ def admits_share(state: Sequence[int], slot: int, slots: int, threads: int, core
 
 def admits_alone(state: Sequence[int], slot: int, slots: int) -> bool:
     """May `slot` hold the machine alone? When nobody else holds it, is busy, or is starting."""
-    starting = state[_block(slots, 4)]
+    starting = state[_block(slots, STARTING)]
     others = [i for i in range(slots) if i != slot]
     return not state[slots] and not any(state[i] or starting[i] for i in others)
 
@@ -86,7 +94,7 @@ class MachineGate:
     def shared(cls, ctx, slots: int, cores: int) -> list[MachineGate]:
         """Every slot's gate over one fresh array made by multiprocessing context `ctx`."""
         # A plain Lock, not the default RLock: the driver may take it over from a child killed while holding it.
-        state = ctx.Array("i", 5 * slots + 2, lock=ctx.Lock())
+        state = ctx.Array("i", _holder(slots) + 1, lock=ctx.Lock())
         return [cls(state, slots, i, cores) for i in range(slots)]
 
     @contextmanager
@@ -103,8 +111,8 @@ class MachineGate:
         def take(raw) -> None:
             raw[self.slot] = max(threads, 1)
             if epoch:
-                raw[_block(self.slots, 2).start + self.slot] += 1
-                raw[_block(self.slots, 3).start + self.slot] = 1
+                raw[self._mine(EPOCHS)] += 1
+                raw[self._mine(TRAINING)] = 1
             seen.append(self._others_training(raw))
 
         self._wait(lambda s: admits_share(s, self.slot, self.slots, threads, self.cores), take)
@@ -114,7 +122,7 @@ class MachineGate:
         finally:
             with self._locked() as raw:
                 raw[self.slot] = 0
-                raw[_block(self.slots, 3).start + self.slot] = 0
+                raw[self._mine(TRAINING)] = 0
                 at_end = self._others_training(raw)
                 end = time.perf_counter()
             hold.beside = epoch and (seen[0][0] or at_end[0] or seen[0][1] != at_end[1])
@@ -130,7 +138,7 @@ class MachineGate:
             finally:
                 self._alone_depth -= 1
             return
-        waiting = _block(self.slots, 1).start + self.slot
+        waiting = self._mine(WAITING)
         with self._locked() as raw:
             raw[waiting] = 1
         try:
@@ -153,25 +161,26 @@ class MachineGate:
     def starting(self, value: bool) -> None:
         """Mark this slot's child as starting (driver, before the spawn) or started (child, after warm-up)."""
         with self._locked() as raw:
-            raw[_block(self.slots, 4).start + self.slot] = int(value)
+            raw[self._mine(STARTING)] = int(value)
 
     def clear(self, dead_pid: int) -> None:
         """Driver side, after this slot's process `dead_pid` died: drop whatever it held, waited for or was
         starting. Where the dead process died holding the array's lock, take the lock over."""
         lock = self.state.get_lock()
         raw = self.state.get_obj()
+        holder = _holder(self.slots)
         while not lock.acquire(timeout=1.0):
-            if raw[5 * self.slots + 1] == dead_pid:
+            if raw[holder] == dead_pid:
                 break  # it will never release it: it is ours now
         try:
-            raw[5 * self.slots + 1] = os.getpid()
+            raw[holder] = os.getpid()
             raw[self.slot] = 0
-            for k in (1, 3, 4):
-                raw[_block(self.slots, k).start + self.slot] = 0
+            for k in (WAITING, TRAINING, STARTING):
+                raw[self._mine(k)] = 0
             if raw[self.slots] == self.slot + 1:
                 raw[self.slots] = 0
         finally:
-            raw[5 * self.slots + 1] = 0
+            raw[holder] = 0
             lock.release()
 
     @contextmanager
@@ -181,17 +190,21 @@ class MachineGate:
         lock = self.state.get_lock()
         lock.acquire()
         raw = self.state.get_obj()
-        raw[5 * self.slots + 1] = os.getpid()
+        raw[_holder(self.slots)] = os.getpid()
         try:
             yield raw
         finally:
-            raw[5 * self.slots + 1] = 0
+            raw[_holder(self.slots)] = 0
             lock.release()
+
+    def _mine(self, k: int) -> int:
+        """Index of this slot's entry in per-slot block k."""
+        return _block(self.slots, k).start + self.slot
 
     def _others_training(self, raw) -> tuple[bool, list[int]]:
         """Whether another slot trains an epoch now, and how many epochs each other slot has started."""
         others = [i for i in range(self.slots) if i != self.slot]
-        training, epochs = _block(self.slots, 3).start, _block(self.slots, 2).start
+        training, epochs = _block(self.slots, TRAINING).start, _block(self.slots, EPOCHS).start
         return any(raw[training + i] for i in others), [raw[epochs + i] for i in others]
 
     def _wait(self, admits, take) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.report.runs import Results, load_results
 from bench.stats import spread
 from bench.trial import AXES
 
@@ -42,16 +43,27 @@ class Repeatability:
 
 def per_config(trials: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration of one run: medians over seeds of the paired ratio (NaN for the reference
-    cell, whose ratio is 1 by construction), of the time per step and of its interval ends (time_lo_s,
-    time_hi_s), and the seed spread (max/min) of the paired ratio."""
-    timed = trials[trials["status"].isin(TIMED)].copy()
-    timed.loc[timed["cell"] == timed["reference_cell"], "paired_ratio"] = np.nan
+    cell, whose ratio is 1 by construction) and of the time per step, and the seed spread (max/min) of the
+    paired ratio."""
+    timed = _timed(trials)
     grouped = timed.groupby(list(CONFIG_AXES), dropna=False, sort=True)
     out = grouped.agg(ratio=("paired_ratio", "median"), time=("time_per_step_median_s", "median"),
-                      time_lo=("time_lo_s", "median"), time_hi=("time_hi_s", "median"),
                       seeds=("seed", "nunique"))  # fmt: skip
     out["seed_spread"] = grouped["paired_ratio"].agg(lambda r: spread(list(r.dropna())))
     return out.reset_index()
+
+
+def trial_intervals(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration, the medians over seeds of each trial's interval ends (columns time_lo_s, time_hi_s
+    of a trials table that has them): the interval `repeatability` uses where it is given no other."""
+    grouped = _timed(trials).groupby(list(CONFIG_AXES), dropna=False, sort=True)
+    return grouped.agg(time_lo_s=("time_lo_s", "median"), time_hi_s=("time_hi_s", "median")).reset_index()
+
+
+def _timed(trials: pd.DataFrame) -> pd.DataFrame:
+    timed = trials[trials["status"].isin(TIMED)].copy()
+    timed.loc[timed["cell"] == timed["reference_cell"], "paired_ratio"] = np.nan
+    return timed
 
 
 def _p(values: pd.Series, q: float) -> float:
@@ -60,16 +72,14 @@ def _p(values: pd.Series, q: float) -> float:
 
 
 def repeatability(first: pd.DataFrame, second: pd.DataFrame, intervals: pd.DataFrame | None = None) -> Repeatability:
-    """Compare two runs' trials tables (trials.csv plus time_lo_s/time_hi_s, the 95% interval of each
-    trial's median time per step). Changes are relative: |run 2 / run 1 - 1|. `intervals` (CONFIG_AXES plus
-    time_lo_s, time_hi_s), where given, replaces run 1's interval of each configuration's time per step:
-    `report_intervals` gives the one the report shows."""
-    a, b = per_config(first), per_config(second)
-    if intervals is not None:
-        a = a.drop(columns=["time_lo", "time_hi"]).merge(
-            intervals.rename(columns={"time_lo_s": "time_lo", "time_hi_s": "time_hi"}), on=list(CONFIG_AXES),
-            how="left")  # fmt: skip
-    both = a.merge(b, on=list(CONFIG_AXES), suffixes=("_1", "_2"))
+    """Compare two runs' trials tables. Changes are relative: |run 2 / run 1 - 1|. `intervals` (CONFIG_AXES
+    plus time_lo_s, time_hi_s) is run 1's interval of each configuration's time per step: `report_intervals`
+    gives the one the report shows; by default `trial_intervals(first)`."""
+    if intervals is None:
+        intervals = trial_intervals(first)
+    run_1 = intervals.rename(columns={"time_lo_s": "time_lo_1", "time_hi_s": "time_hi_1"})
+    both = per_config(first).merge(per_config(second), on=list(CONFIG_AXES), suffixes=("_1", "_2"))
+    both = both.merge(run_1, on=list(CONFIG_AXES), how="left")
     both["ratio_change"] = (both["ratio_2"] / both["ratio_1"] - 1).abs()
     both["time_change"] = (both["time_2"] / both["time_1"] - 1).abs()
     both["time_contained"] = (both["time_lo_1"] <= both["time_2"]) & (both["time_2"] <= both["time_hi_1"])
@@ -116,27 +126,11 @@ def verdicts(summary: dict[str, float]) -> dict[str, bool]:
     return out
 
 
-def with_time_intervals(run_dir: Path) -> pd.DataFrame:
-    """A run folder's trials table with the 95% interval of each trial's median time per step."""
-    from bench.results import load_run
-    from bench.stats import median_interval
-
-    run = load_run(run_dir)
-    samples = run.samples()
-    intervals = [median_interval(samples.get(t, [])) for t in run.trials["trial_id"]]
-    table = run.trials.copy()
-    table["time_lo_s"] = [lo for lo, _ in intervals]
-    table["time_hi_s"] = [hi for _, hi in intervals]
-    return table
-
-
-def report_intervals(run_dir: Path) -> pd.DataFrame:
+def report_intervals(results: Results) -> pd.DataFrame:
     """The interval the report gives for each configuration's time per step (`bench.report.paired`: the
     seeds' medians, widened by the machine's drift during the run)."""
     from bench.report.paired import config_table
-    from bench.report.runs import load_results
 
-    results = load_results([run_dir])
     table = config_table(results.trials, results.paired, reference=True)
     table["device"] = table["device_label"].astype(str).str.split(" ").str[0]
     return table[[*CONFIG_AXES, "time_lo_s", "time_hi_s"]]
@@ -182,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: the run into {d} did not finish", file=sys.stderr)
                 return 2
     try:
-        result = repeatability(with_time_intervals(dirs[0]), with_time_intervals(dirs[1]), report_intervals(dirs[0]))
+        first, second = (load_results([d]) for d in dirs)
+        result = repeatability(first.trials, second.trials, report_intervals(first))
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
